@@ -1,0 +1,52 @@
+"""Cgroup management: one narrow interface, v1 / v2 / hybrid implementations.
+
+The runtime core only uses what is declared here:
+
+* ``manager_for_create(...)`` builds the manager for a new container from the
+  spec's ``linux.cgroupsPath`` and ``linux.resources``;
+* ``manager_from_record(record)`` rebuilds it on later commands from the
+  ``record()`` that ``create`` saved in the container's state;
+* the ``CgroupManager`` methods below.
+
+Modules here must stay cheap to import: ``state``/``kill``/``delete`` rebuild
+a manager and must not pull in heavy modules.
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Protocol
+
+    class CgroupManager(Protocol):
+        """What the runtime needs from a cgroup backend."""
+
+        def create(self) -> None:
+            """Create the container's cgroup (and missing parents), enable controllers."""
+
+        def apply(self, resources: dict[str, Any]) -> list[str]:
+            """Write ``linux.resources``; return warnings for unsupported knobs."""
+
+        def add_process(self, pid: int) -> None:
+            """Move ``pid`` (all its threads) into the container's cgroup."""
+
+        def update(self, resources: dict[str, Any]) -> list[str]:
+            """Apply changed resources to a live container."""
+
+        def freeze(self) -> None: ...
+
+        def thaw(self) -> None: ...
+
+        def is_frozen(self) -> bool: ...
+
+        def stats(self) -> dict[str, Any]: ...
+
+        def pids(self) -> list[int]: ...
+
+        def kill_all(self, signal: int) -> None: ...
+
+        def destroy(self) -> None:
+            """Remove the container's cgroup directories (every process must be gone)."""
+
+        def record(self) -> dict[str, Any]:
+            """JSON-serialisable description saved in the state, for ``manager_from_record``."""

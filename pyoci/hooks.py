@@ -1,0 +1,113 @@
+"""Running OCI hooks: the state JSON on stdin, the hook's args/env, its timeout.
+
+No ``subprocess`` (10 ms to import): fork + execve, a pipe for stdin and a
+pidfd to wait with a timeout.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+
+from pyoci.errors import HookError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+PHASES = (
+    "prestart",
+    "createRuntime",
+    "createContainer",
+    "startContainer",
+    "poststart",
+    "poststop",
+)
+
+
+def run_hook(hook: dict[str, Any], state_json: bytes, phase: str) -> None:
+    """Run one hook to completion; raise HookError on failure or timeout."""
+    path: str = hook["path"]
+    args: list[str] = list(hook.get("args") or [path])
+    env: list[str] = list(hook.get("env") or [])
+    timeout = hook.get("timeout")
+    rfd, wfd = os.pipe2(os.O_CLOEXEC)
+    try:
+        pid = os.fork()
+    except OSError as exc:
+        os.close(rfd)
+        os.close(wfd)
+        raise HookError(f"{phase} hook {path}: fork: {exc.strerror}") from None
+    if pid == 0:  # pragma: no cover - child
+        try:
+            os.dup2(rfd, 0)
+            from pyoci import native
+
+            native.reset_signals()
+            envd = dict(e.split("=", 1) if "=" in e else (e, "") for e in env)
+            os.execve(path, args, envd)
+        except BaseException as exc:
+            msg = exc.strerror if isinstance(exc, OSError) else str(exc)
+            os.write(2, f"{phase} hook {path}: {msg}\n".encode())
+        finally:
+            os._exit(127)
+    os.close(rfd)
+    try:
+        _write_all(wfd, state_json)
+    except OSError:
+        pass  # a hook may ignore its stdin
+    finally:
+        os.close(wfd)
+    status = _wait(pid, timeout)
+    if status is None:
+        raise HookError(f"{phase} hook {path} timed out after {timeout}s")
+    if os.WIFEXITED(status):
+        code = os.WEXITSTATUS(status)
+        if code:
+            raise HookError(f"{phase} hook {path} failed: exit status {code}")
+    elif os.WIFSIGNALED(status):
+        raise HookError(f"{phase} hook {path} killed by signal {os.WTERMSIG(status)}")
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
+def _wait(pid: int, timeout: int | None) -> int | None:
+    if not timeout:
+        return os.waitpid(pid, 0)[1]
+    pidfd = os.pidfd_open(pid)
+    try:
+        poller = select.poll()
+        poller.register(pidfd, select.POLLIN)
+        if not poller.poll(int(timeout) * 1000):
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            return None
+        return os.waitpid(pid, 0)[1]
+    finally:
+        os.close(pidfd)
+
+
+def run_hooks(
+    config: dict[str, Any], phase: str, state_json: bytes, *, warn_only: bool = False
+) -> list[str]:
+    """Run every hook of ``phase`` in order.  Returns warnings when ``warn_only``."""
+    warnings: list[str] = []
+    hooks = (config.get("hooks") or {}).get(phase) or []
+    for hook in hooks:
+        try:
+            run_hook(hook, state_json, phase)
+        except HookError as exc:
+            if not warn_only:
+                raise
+            warnings.append(str(exc))
+    return warnings
+
+
+def has_hooks(config: dict[str, Any], *phases: str) -> bool:
+    hooks = config.get("hooks") or {}
+    return any(hooks.get(p) for p in phases)

@@ -1,0 +1,193 @@
+"""Process security: rlimits, capabilities, user switch, no_new_privs, keyring.
+
+Pure helpers (``caps_to_mask``, ``parse_rlimits``) are unit-tested without root.
+"""
+
+from __future__ import annotations
+
+import os
+
+from pyoci import native
+from pyoci.errors import ConfigError, SetupError
+from pyoci.native import consts as c
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+CAPABILITIES: dict[str, int] = {
+    "CAP_CHOWN": 0, "CAP_DAC_OVERRIDE": 1, "CAP_DAC_READ_SEARCH": 2, "CAP_FOWNER": 3,
+    "CAP_FSETID": 4, "CAP_KILL": 5, "CAP_SETGID": 6, "CAP_SETUID": 7, "CAP_SETPCAP": 8,
+    "CAP_LINUX_IMMUTABLE": 9, "CAP_NET_BIND_SERVICE": 10, "CAP_NET_BROADCAST": 11,
+    "CAP_NET_ADMIN": 12, "CAP_NET_RAW": 13, "CAP_IPC_LOCK": 14, "CAP_IPC_OWNER": 15,
+    "CAP_SYS_MODULE": 16, "CAP_SYS_RAWIO": 17, "CAP_SYS_CHROOT": 18, "CAP_SYS_PTRACE": 19,
+    "CAP_SYS_PACCT": 20, "CAP_SYS_ADMIN": 21, "CAP_SYS_BOOT": 22, "CAP_SYS_NICE": 23,
+    "CAP_SYS_RESOURCE": 24, "CAP_SYS_TIME": 25, "CAP_SYS_TTY_CONFIG": 26, "CAP_MKNOD": 27,
+    "CAP_LEASE": 28, "CAP_AUDIT_WRITE": 29, "CAP_AUDIT_CONTROL": 30, "CAP_SETFCAP": 31,
+    "CAP_MAC_OVERRIDE": 32, "CAP_MAC_ADMIN": 33, "CAP_SYSLOG": 34, "CAP_WAKE_ALARM": 35,
+    "CAP_BLOCK_SUSPEND": 36, "CAP_AUDIT_READ": 37, "CAP_PERFMON": 38, "CAP_BPF": 39,
+    "CAP_CHECKPOINT_RESTORE": 40,
+}  # fmt: skip
+CAP_NAMES = {v: k for k, v in CAPABILITIES.items()}
+
+RLIMITS: dict[str, int] = {
+    "RLIMIT_CPU": 0, "RLIMIT_FSIZE": 1, "RLIMIT_DATA": 2, "RLIMIT_STACK": 3, "RLIMIT_CORE": 4,
+    "RLIMIT_RSS": 5, "RLIMIT_NPROC": 6, "RLIMIT_NOFILE": 7, "RLIMIT_MEMLOCK": 8,
+    "RLIMIT_AS": 9, "RLIMIT_LOCKS": 10, "RLIMIT_SIGPENDING": 11, "RLIMIT_MSGQUEUE": 12,
+    "RLIMIT_NICE": 13, "RLIMIT_RTPRIO": 14, "RLIMIT_RTTIME": 15,
+}  # fmt: skip
+RLIM_INFINITY = (1 << 64) - 1
+
+
+def last_cap() -> int:
+    try:
+        with open("/proc/sys/kernel/cap_last_cap", "rb") as f:
+            return int(f.read())
+    except OSError:
+        return max(CAPABILITIES.values())
+
+
+def caps_to_mask(names: list[str] | None, warnings: list[str], last: int) -> int:
+    """Names → bit mask; unknown or unsupported names become warnings (config.md)."""
+    mask = 0
+    for name in names or []:
+        num = CAPABILITIES.get(name)
+        if num is None or num > last:
+            warnings.append(f"capability {name} is not supported by this kernel: ignored")
+            continue
+        mask |= 1 << num
+    return mask
+
+
+def parse_rlimits(rlimits: list[dict[str, Any]] | None) -> list[tuple[int, int, int]]:
+    out: list[tuple[int, int, int]] = []
+    seen: set[str] = set()
+    for i, rl in enumerate(rlimits or []):
+        kind = rl["type"]
+        if kind not in RLIMITS:
+            raise ConfigError(f"config.json: process.rlimits[{i}].type: unknown rlimit {kind!r}")
+        if kind in seen:
+            raise ConfigError(f"config.json: process.rlimits[{i}].type: {kind} listed twice")
+        seen.add(kind)
+        out.append((RLIMITS[kind], int(rl["soft"]), int(rl["hard"])))
+    return out
+
+
+def apply_rlimits(limits: list[tuple[int, int, int]]) -> None:
+    import resource
+
+    names = {v: k for k, v in RLIMITS.items()}
+    for res, soft, hard in limits:
+        s = resource.RLIM_INFINITY if soft >= RLIM_INFINITY else soft
+        h = resource.RLIM_INFINITY if hard >= RLIM_INFINITY else hard
+        try:
+            resource.setrlimit(res, (s, h))
+        except (OSError, ValueError) as exc:
+            err = exc.strerror if isinstance(exc, OSError) else str(exc)
+            raise SetupError(f"setrlimit {names[res]} ({soft}, {hard}): {err}") from None
+
+
+def join_session_keyring(container_id: str) -> None:
+    try:
+        serial = native.join_session_keyring(f"_ses.{container_id}")
+        # possessor: all; user: view, read, write, search, link (runc's 0x3f1f0000 style)
+        native.keyctl(c.KEYCTL_SETPERM, serial, 0x3F1F0000)
+    except OSError as exc:
+        # ENOSYS: no keyrings; EACCES/EPERM: a user namespace without key access.
+        if exc.errno not in (38, 13, 1):
+            raise SetupError(f"join session keyring: {exc.strerror}") from None
+
+
+def set_oom_score_adj(value: int) -> None:
+    try:
+        fd = os.open("/proc/self/oom_score_adj", os.O_WRONLY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise SetupError(f"oom_score_adj: {exc.strerror}") from None
+    try:
+        os.write(fd, str(value).encode())
+    except OSError as exc:
+        raise SetupError(f"set oom_score_adj to {value}: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+
+
+class CapabilityPlan:
+    """The five capability sets as masks, computed before the user switch."""
+
+    __slots__ = ("ambient", "bounding", "effective", "inheritable", "permitted", "warnings")
+
+    def __init__(self, caps: dict[str, list[str]] | None) -> None:
+        self.warnings: list[str] = []
+        last = last_cap()
+        caps = caps or {}
+        self.bounding = caps_to_mask(caps.get("bounding"), self.warnings, last)
+        self.effective = caps_to_mask(caps.get("effective"), self.warnings, last)
+        self.permitted = caps_to_mask(caps.get("permitted"), self.warnings, last)
+        self.inheritable = caps_to_mask(caps.get("inheritable"), self.warnings, last)
+        self.ambient = caps_to_mask(caps.get("ambient"), self.warnings, last)
+
+    def restrict_to(self, available: int) -> None:
+        """Drop what the runtime itself does not hold (warn, don't fail: config.md)."""
+        for attr in ("bounding", "effective", "permitted", "inheritable", "ambient"):
+            want = getattr(self, attr)
+            missing = want & ~available
+            if missing:
+                names = ", ".join(
+                    CAP_NAMES.get(i, str(i)) for i in range(64) if missing & (1 << i)
+                )
+                self.warnings.append(f"{attr} capabilities not available, ignored: {names}")
+                setattr(self, attr, want & available)
+
+
+def drop_bounding(plan: CapabilityPlan) -> None:
+    last = last_cap()
+    for cap in range(last + 1):
+        if not plan.bounding & (1 << cap):
+            try:
+                native.prctl(c.PR_CAPBSET_DROP, cap)
+            except OSError as exc:
+                if exc.errno != 22:  # EINVAL: not a valid cap on this kernel
+                    raise SetupError(f"drop bounding capability {cap}: {exc.strerror}") from None
+
+
+def switch_user(uid: int, gid: int, additional_gids: list[int], setgroups_allowed: bool) -> None:
+    """setgroups/setresgid/setresuid keeping permitted caps across the uid change."""
+    native.prctl(c.PR_SET_KEEPCAPS, 1)
+    try:
+        if setgroups_allowed:
+            native.setgroups(additional_gids)
+        elif additional_gids:
+            raise SetupError(
+                "additionalGids need setgroups, which this user namespace denies"
+            )
+        os.setresgid(gid, gid, gid)
+        os.setresuid(uid, uid, uid)
+    except OSError as exc:
+        raise SetupError(f"switch to user {uid}:{gid}: {exc.strerror}") from None
+    native.prctl(c.PR_SET_KEEPCAPS, 0)
+
+
+def apply_capabilities(plan: CapabilityPlan) -> None:
+    try:
+        native.capset(plan.effective, plan.permitted, plan.inheritable)
+    except OSError as exc:
+        raise SetupError(f"capset: {exc.strerror}") from None
+    try:
+        native.prctl(c.PR_CAP_AMBIENT, c.PR_CAP_AMBIENT_CLEAR_ALL)
+    except OSError:
+        return  # kernel without ambient capabilities
+    for cap in range(64):
+        if plan.ambient & (1 << cap):
+            try:
+                native.prctl(c.PR_CAP_AMBIENT, c.PR_CAP_AMBIENT_RAISE, cap)
+            except OSError:
+                pass  # not in permitted+inheritable: the spec says warn, not fail
+
+
+def set_no_new_privs() -> None:
+    native.prctl(c.PR_SET_NO_NEW_PRIVS, 1)
+
+
+def set_non_dumpable() -> None:
+    """Make this process non-dumpable: no ptrace, no /proc/PID/{exe,fd,mem} from the container."""
+    native.prctl(c.PR_SET_DUMPABLE, 0)

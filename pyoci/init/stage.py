@@ -1,0 +1,261 @@
+"""The container side of ``create``: the stage-1 child and the init.
+
+stage 1 (forked by the parent): joins namespaces given by path, unshares the
+user namespace and waits while the parent writes its id maps, unshares the
+other namespaces (cgroup comes later, from the init), then forks the init
+into the new PID namespace, reports its pid and exits.
+
+init: builds the rootfs, runs its hooks, applies the process settings, says
+READY and waits on exec.fifo for ``start``; then execve.
+
+Every path ends in ``os.execve`` or ``os._exit``; errors go to the parent
+as one ERROR message.
+"""
+
+from __future__ import annotations
+
+import os
+
+from pyoci import native
+from pyoci.errors import PyociError
+from pyoci.init import security
+from pyoci.native import consts as c
+from pyoci.process import sync
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NoReturn
+
+    from pyoci.process.plan import LaunchPlan
+    from pyoci.process.sync import SyncSocket
+
+# setns order for namespaces joined by path (user first, mount last)
+JOIN_ORDER = ("user", "ipc", "uts", "network", "pid", "cgroup", "time", "mount")
+
+
+def _report(sock: SyncSocket, exc: BaseException) -> NoReturn:
+    if isinstance(exc, PyociError):
+        msg = str(exc)
+    elif isinstance(exc, OSError):
+        where = f" {exc.filename}" if exc.filename else ""
+        msg = f"{exc.strerror or exc}{':' if where else ''}{where}"
+    else:
+        msg = f"{type(exc).__name__}: {exc}"
+    try:
+        sock.send(sync.ERROR, msg.splitlines()[0] if msg else "container setup failed")
+    except OSError:
+        pass
+    os._exit(1)
+
+
+def stage1(plan: LaunchPlan, sock: SyncSocket) -> NoReturn:
+    try:
+        security.set_non_dumpable()
+        namespaces = plan.namespaces()
+        joined: list[tuple[str, int]] = []
+        for nstype in JOIN_ORDER:
+            path = namespaces.get(nstype)
+            if nstype in namespaces and path:
+                try:
+                    joined.append((nstype, os.open(path, os.O_RDONLY | os.O_CLOEXEC)))
+                except OSError as exc:
+                    raise PyociError(
+                        f"{nstype} namespace {path}: {exc.strerror}"
+                    ) from None
+        for nstype, fd in joined:
+            if nstype == "user":
+                native.setns(fd, c.CLONE_NEWUSER, namespaces["user"])
+        if "user" in namespaces and not namespaces["user"]:
+            native.unshare(c.CLONE_NEWUSER)
+            sock.send(sync.USERNS_READY, str(os.getpid()))
+            sock.expect(sync.MAPS_DONE)
+        if "user" in namespaces:
+            _become_root_in_userns()
+        for nstype, fd in joined:
+            if nstype != "user":
+                native.setns(fd, c.NAMESPACE_FLAGS[nstype], namespaces[nstype])
+            os.close(fd)
+        flags = 0
+        for nstype, path in namespaces.items():
+            if path is None and nstype not in ("user", "cgroup"):
+                flags |= c.NAMESPACE_FLAGS[nstype]
+        if flags:
+            native.unshare(flags)
+        if "time" in namespaces and namespaces["time"] is None:
+            _write_time_offsets(plan)
+        pid = os.fork()
+        if pid == 0:
+            init_main(plan, sock)
+        sock.send(sync.INIT_PID, str(pid))
+    except BaseException as exc:
+        _report(sock, exc)
+    os._exit(0)
+
+
+def _become_root_in_userns() -> None:
+    try:
+        os.setresgid(0, 0, 0)
+        os.setresuid(0, 0, 0)
+    except OSError as exc:
+        raise PyociError(
+            f"user namespace: cannot become root (is uid/gid 0 mapped?): {exc.strerror}"
+        ) from None
+
+
+def _write_time_offsets(plan: LaunchPlan) -> None:
+    offsets = plan.linux.get("timeOffsets") or {}
+    lines = []
+    for clock in ("monotonic", "boottime"):
+        off = offsets.get(clock)
+        if off:
+            lines.append(f"{clock} {int(off.get('secs', 0))} {int(off.get('nanosecs', 0))}\n")
+    if not lines:
+        return
+    fd = os.open("/proc/self/timens_offsets", os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.write(fd, "".join(lines).encode())
+    except OSError as exc:
+        raise PyociError(f"linux.timeOffsets: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+
+
+def init_main(plan: LaunchPlan, sock: SyncSocket) -> NoReturn:
+    try:
+        _init(plan, sock)
+    except BaseException as exc:
+        _report(sock, exc)
+    os._exit(1)  # _init only returns by execve
+
+
+def _init(plan: LaunchPlan, sock: SyncSocket) -> None:
+    from pyoci import hooks
+    from pyoci.init.process import ProcessSetup, wait_for_start
+    from pyoci.init.rootfs import RootfsBuilder
+
+    config = plan.config
+    linux = plan.linux
+    namespaces = plan.namespaces()
+    process = config.get("process") or {}
+    new_userns = "user" in namespaces and namespaces["user"] is None
+    new_cgroupns = "cgroup" in namespaces and namespaces["cgroup"] is None
+
+    fifo_fd = os.open(plan.fifo_path, os.O_PATH | os.O_CLOEXEC)
+
+    builder = RootfsBuilder(
+        config,
+        plan.rootfs,
+        plan.bundle,
+        new_userns=new_userns,
+        cgroup_ns=new_cgroupns,
+        console_slave=None,
+    )
+    builder.prepare()
+
+    state_json = sock.expect(sync.CGROUP_DONE)
+    if new_cgroupns:
+        native.unshare(c.CLONE_NEWCGROUP)
+
+    builder.mount_all()
+    slave = -1
+    if process.get("terminal"):
+        from pyoci.init import console
+
+        slave = console.open_pty(plan, builder)
+        builder.console_slave = slave
+    builder.setup_dev()
+    if process.get("cwd"):
+        try:
+            builder.make_cwd(process["cwd"])
+        except OSError:
+            pass  # reported by the chdir below, with the path
+
+    if "network" in namespaces and namespaces["network"] is None:
+        native.ifup("lo")
+    if linux.get("netDevices"):
+        from pyoci.init import netdev
+
+        netdev.check_moved(linux["netDevices"])
+    if config.get("hostname") is not None and "uts" in namespaces:
+        native.sethostname(config["hostname"])
+    if config.get("domainname") is not None and "uts" in namespaces:
+        native.setdomainname(config["domainname"])
+
+    if hooks.has_hooks(config, "prestart", "createRuntime"):
+        sock.send(sync.HOOKS_REQUEST)
+        sock.expect(sync.HOOKS_DONE)
+    hooks.run_hooks(config, "createContainer", state_json)
+
+    builder.pivot(plan.no_pivot)
+    _apply_sysctl(linux.get("sysctl") or {})
+    builder.finalize()
+
+    if slave >= 0:
+        from pyoci.init import console
+
+        console.make_controlling(slave)
+
+    setup = ProcessSetup(
+        process,
+        container_id=plan.container_id,
+        new_keyring=not plan.no_new_keyring,
+        userns="user" in namespaces,
+        setgroups_allowed=_setgroups_allowed(),
+        preserve_fds=plan.preserve_fds,
+        listen_fds=plan.listen_fds,
+        oom_score_adj=process.get("oomScoreAdj"),
+        personality=linux.get("personality"),
+    )
+    setup.apply()
+
+    seccomp = plan.seccomp
+    if seccomp is not None and seccomp.needs_listener:
+        # The listener fd must reach the agent while the parent is still here.
+        from pyoci.seccomp.load import install
+
+        listener = install(seccomp)
+        seccomp = None
+        if listener is not None:
+            sock.send(sync.SECCOMP_FD, b"", fd=listener)
+            os.close(listener)
+            sock.expect(sync.ACK)
+
+    sock.send(sync.READY)
+    sock.close()
+    _handle_termination_signals()
+    wait_for_start(fifo_fd)
+    if hooks.has_hooks(config, "startContainer"):
+        hooks.run_hooks(config, "startContainer", state_json.replace(b'"creating"', b'"created"'))
+    setup.exec(seccomp)
+
+
+def _setgroups_allowed() -> bool:
+    try:
+        with open("/proc/self/setgroups", "rb") as f:
+            return f.read().strip() != b"deny"
+    except OSError:
+        return True
+
+
+def _apply_sysctl(sysctl: dict[str, str]) -> None:
+    from pyoci.init import procfs
+
+    for key, value in sysctl.items():
+        procfs.write_sysctl(key, value)
+
+
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    os._exit(128 + signum)
+
+
+def _handle_termination_signals() -> None:
+    """While waiting for start, a signal sent to the container ends it.
+
+    As PID 1 of its namespace, the init ignores signals it has no handler for;
+    runc's init (Go) handles them all, so ``kill`` of a created container works.
+    execve resets these handlers to the default.
+    """
+    import _signal
+
+    for signum in (1, 2, 3, 10, 12, 14, 15):
+        _signal.signal(signum, _exit_on_signal)

@@ -1,0 +1,68 @@
+"""Log lines to ``--log`` in runc's text or JSON format (containerd reads the JSON)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from pyoci import jsonio
+
+_path: str | None = None
+_format = "text"
+_debug = False
+
+
+def configure(path: str | None, fmt: str = "text", debug: bool = False) -> None:
+    global _path, _format, _debug
+    _path = path
+    _format = fmt
+    _debug = debug
+
+
+def _timestamp() -> str:
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e9):09d}Z"
+
+
+def format_line(level: str, msg: str, fmt: str) -> str:
+    ts = _timestamp()
+    if fmt == "json":
+        return jsonio.dumps({"level": level, "msg": msg, "time": ts}) + "\n"
+    return f"time={jsonio.dumps(ts)} level={level} msg={jsonio.dumps(msg)}\n"
+
+
+def write(level: str, msg: str) -> None:
+    """Append one line to the --log file (or stderr when there is none)."""
+    if level == "debug" and not _debug:
+        return
+    line = format_line(level, msg, _format)
+    if _path is None:
+        if level in ("debug", "info"):
+            return
+        os.write(2, line.encode())
+        return
+    try:
+        fd = os.open(_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError:
+        return
+    try:
+        os.write(fd, line.encode())
+    finally:
+        os.close(fd)
+
+
+def debug(msg: str) -> None:
+    if _debug:
+        write("debug", msg)
+
+
+def info(msg: str) -> None:
+    write("info", msg)
+
+
+def warning(msg: str) -> None:
+    write("warning", msg)
+
+
+def error(msg: str) -> None:
+    write("error", msg)

@@ -1,0 +1,1 @@
+"""The fork chain of create/exec: plan, sync protocol, id maps."""

@@ -1,0 +1,56 @@
+"""What the parent hands to the forked children (they inherit it through fork)."""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+
+class LaunchPlan:
+    """Everything the stage-1 child and the init need, prepared by the parent."""
+
+    __slots__ = ("bundle", "config", "console_socket_fd", "container_id", "fifo_path",
+                 "listen_fds", "no_new_keyring", "no_pivot", "preserve_fds", "rootfs",
+                 "rootless", "seccomp", "state_dir", "tty_fd")  # fmt: skip
+
+    def __init__(
+        self,
+        *,
+        container_id: str,
+        config: dict[str, Any],
+        bundle: str,
+        rootfs: str,
+        state_dir: str,
+        fifo_path: str,
+        console_socket_fd: int = -1,
+        preserve_fds: int = 0,
+        listen_fds: int = 0,
+        no_pivot: bool = False,
+        no_new_keyring: bool = False,
+        rootless: bool = False,
+        seccomp: Any = None,
+    ) -> None:
+        self.container_id = container_id
+        self.config = config
+        self.bundle = bundle
+        self.rootfs = rootfs
+        self.state_dir = state_dir
+        self.fifo_path = fifo_path
+        self.console_socket_fd = console_socket_fd
+        self.preserve_fds = preserve_fds
+        self.listen_fds = listen_fds
+        self.no_pivot = no_pivot
+        self.no_new_keyring = no_new_keyring
+        self.rootless = rootless
+        self.seccomp = seccomp
+        self.tty_fd = -1
+
+    @property
+    def linux(self) -> dict[str, Any]:
+        linux: dict[str, Any] = self.config.get("linux") or {}
+        return linux
+
+    def namespaces(self) -> dict[str, str | None]:
+        """{type: path or None (new)} in config order."""
+        return {ns["type"]: ns.get("path") or None for ns in self.linux.get("namespaces") or []}

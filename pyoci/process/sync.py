@@ -1,0 +1,124 @@
+"""Parent ↔ child synchronisation over one SOCK_SEQPACKET socketpair.
+
+Every message is one datagram: a one-byte type and a payload.  The whole
+protocol of ``create`` (P = the pyoci parent, S = stage-1 child, I = init):
+
+====  ===============  =====  ===========================================
+type  name             dir    meaning / payload
+====  ===============  =====  ===========================================
+U     USERNS_READY     S→P    S unshared its user namespace; P writes
+                              uid_map/gid_map of S (payload: S's pid)
+M     MAPS_DONE        P→S    maps written; S may setresuid(0) and go on
+P     INIT_PID         S→P    S forked I; payload: I's pid (host view)
+C     CGROUP_DONE      P→I    I was moved into its cgroup; payload: the
+                              state JSON hooks get (status creating)
+H     HOOKS_REQUEST    I→P    rootfs mounted, before pivot_root: P runs the
+                              prestart and createRuntime hooks
+K     HOOKS_DONE       P→I    hooks ran; I goes on (createContainer hooks)
+N     SECCOMP_FD       I→P    a seccomp listener fd (SCM_RIGHTS) for P to
+                              hand to linux.seccomp.listenerPath
+A     ACK              P→I    the fd was delivered
+R     READY            I→P    I waits on exec.fifo; P saves "created"
+E     ERROR            S/I→P  setup failed; payload: one-line message
+====  ===============  =====  ===========================================
+
+``exec`` uses the same socket types with U/M (never: exec joins the
+existing user namespace), P, C, R and E.
+
+A child that hits an error sends E and exits 1; P sees either E or EOF.
+"""
+
+from __future__ import annotations
+
+import _socket
+import array
+import os
+
+USERNS_READY = b"U"
+MAPS_DONE = b"M"
+INIT_PID = b"P"
+CGROUP_DONE = b"C"
+HOOKS_REQUEST = b"H"
+HOOKS_DONE = b"K"
+SECCOMP_FD = b"N"
+ACK = b"A"
+READY = b"R"
+ERROR = b"E"
+
+NAMES = {
+    USERNS_READY: "USERNS_READY",
+    MAPS_DONE: "MAPS_DONE",
+    INIT_PID: "INIT_PID",
+    CGROUP_DONE: "CGROUP_DONE",
+    HOOKS_REQUEST: "HOOKS_REQUEST",
+    HOOKS_DONE: "HOOKS_DONE",
+    SECCOMP_FD: "SECCOMP_FD",
+    ACK: "ACK",
+    READY: "READY",
+    ERROR: "ERROR",
+}
+
+_MAX = 1 << 16
+
+
+class SyncError(Exception):
+    """The peer closed the socket or sent something out of protocol."""
+
+
+class SyncSocket:
+    """One end of the socketpair."""
+
+    __slots__ = ("sock",)
+
+    def __init__(self, sock: _socket.socket) -> None:
+        self.sock = sock
+
+    @staticmethod
+    def pair() -> tuple[SyncSocket, SyncSocket]:
+        a, b = _socket.socketpair(
+            _socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC, 0
+        )
+        return SyncSocket(a), SyncSocket(b)
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def send(self, kind: bytes, payload: bytes | str = b"", fd: int = -1) -> None:
+        data = kind + (payload.encode() if isinstance(payload, str) else payload)
+        if fd >= 0:
+            anc = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, array.array("i", [fd]).tobytes())]
+            self.sock.sendmsg([data], anc)
+        else:
+            self.sock.send(data)
+
+    def recv(self) -> tuple[bytes, bytes, int]:
+        """Receive one message: (type, payload, fd or -1). EOF raises SyncError."""
+        fds = array.array("i")
+        data, anc, _flags, _addr = self.sock.recvmsg(_MAX, _socket.CMSG_SPACE(fds.itemsize))
+        fd = -1
+        for level, ctype, cdata in anc:
+            if level == _socket.SOL_SOCKET and ctype == _socket.SCM_RIGHTS:
+                fds.frombytes(cdata[: len(cdata) - (len(cdata) % fds.itemsize)])
+                if fds:
+                    fd = fds[0]
+                    for extra in fds[1:]:
+                        os.close(extra)
+        if not data:
+            raise SyncError("the container process exited during setup")
+        return data[:1], data[1:], fd
+
+    def expect(self, kind: bytes) -> bytes:
+        """Receive one message of ``kind``; an ERROR message raises SyncError with its text."""
+        got, payload, fd = self.recv()
+        if fd >= 0:
+            os.close(fd)
+        if got == ERROR:
+            raise SyncError(payload.decode(errors="replace"))
+        if got != kind:
+            raise SyncError(
+                f"sync: expected {NAMES.get(kind, kind)!r}, got {NAMES.get(got, got)!r}"
+            )
+        return payload

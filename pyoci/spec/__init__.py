@@ -1,0 +1,1 @@
+"""The runtime-spec configuration: loading, validation, defaults."""

@@ -1,0 +1,61 @@
+"""Loading a bundle: config.json → JSON → schema → semantic checks → the config dict.
+
+The config stays a plain dict (the JSON as the spec defines it, camelCase
+keys and all): building a dataclass model would cost more to import than the
+rest of ``create``.  Every field is read where it is used.
+"""
+
+from __future__ import annotations
+
+import os
+
+from pyoci import jsonio
+from pyoci.errors import ConfigError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+
+def read_config(bundle: str, name: str = "config.json") -> dict[str, Any]:
+    path = os.path.join(bundle, name)
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        raise ConfigError(f"{name}: not found in bundle {bundle}") from None
+    except OSError as exc:
+        raise ConfigError(f"{name}: {exc.strerror}") from None
+    try:
+        doc = jsonio.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{name}: invalid JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{name}: the top level must be a JSON object")
+    return doc
+
+
+def validate(doc: dict[str, Any], bundle: str, name: str = "config.json") -> None:
+    from pyoci.spec.semantic import check_config
+    from pyoci.spec.validate import validate_config
+
+    problems = validate_config(doc, name)
+    if not problems:
+        problems = check_config(doc, bundle, name)
+    if problems:
+        raise ConfigError(problems)
+
+
+def load_bundle(bundle: str) -> tuple[dict[str, Any], str, str]:
+    """Return (config, absolute bundle path, absolute rootfs path)."""
+    bundle_abs = os.path.abspath(bundle)
+    if not os.path.isdir(bundle_abs):
+        raise ConfigError(f"bundle {bundle}: not a directory")
+    config = read_config(bundle_abs)
+    validate(config, bundle_abs)
+    root = (config.get("root") or {}).get("path", "")
+    rootfs = root if root.startswith("/") else os.path.join(bundle_abs, root)
+    rootfs = os.path.realpath(rootfs)
+    if not os.path.isdir(rootfs):
+        raise ConfigError(f"config.json: root.path: {root}: rootfs is not a directory")
+    return config, bundle_abs, rootfs

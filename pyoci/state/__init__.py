@@ -1,0 +1,1 @@
+"""Container status and the on-disk state store."""
