@@ -2,9 +2,9 @@
 
 The runtime core only uses what is declared here:
 
-* ``manager_for_create(...)`` builds the manager for a new container from the
-  spec's ``linux.cgroupsPath`` and ``linux.resources``;
-* ``manager_from_record(record)`` rebuilds it on later commands from the
+* ``manager_for_create(...)`` (in ``pyoci.cgroups.manager``) builds the
+  manager for a new container from the spec's ``linux.cgroupsPath`` and ``linux.resources``;
+* ``manager_from_record(record)`` (same module) rebuilds it on later commands from the
   ``record()`` that ``create`` saved in the container's state;
 * the ``CgroupManager`` methods below.
 
@@ -50,3 +50,20 @@ if TYPE_CHECKING:
 
         def record(self) -> dict[str, Any]:
             """JSON-serialisable description saved in the state, for ``manager_from_record``."""
+
+        # Additions (pyoci.cgroups.manager.FsManager implements them):
+
+        def validate(self, resources: dict[str, Any]) -> list[str]:
+            """Check ``resources`` against this host without writing; return warnings."""
+
+        def oom_kill_count(self) -> int:
+            """OOM kills in the container's cgroup so far (for ``events``)."""
+
+        def oom_events_file(self) -> str | None:
+            """The file that changes on OOM (v2 memory.events, v1 memory.oom_control)."""
+
+        def paths(self) -> dict[str, str]:
+            """v1 controller (or "name=X") -> directory; "" -> the cgroup2 directory."""
+
+        def dirs(self) -> list[str]:
+            """One directory per hierarchy: what ``add_process`` writes to."""
