@@ -33,7 +33,7 @@ does not know) raises ``NotSupported``.
 from __future__ import annotations
 
 import os
-from errno import EEXIST, ENOSYS, EPERM
+from errno import EDOM, EEXIST, ENOSYS, EPERM
 
 from pyoci.errors import ConfigError, NotSupported, SetupError
 from pyoci.native._seccomp import ffi, lib
@@ -173,7 +173,7 @@ class _Rule:
 
 
 def _uint(value: object, limit: int) -> bool:
-    return type(value) is int and 0 <= value < limit
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < limit
 
 
 def _action(
@@ -184,6 +184,9 @@ def _action(
     errno_ret: object,
 ) -> tuple[str, int]:
     """Validate an action name and its errnoRet; return (name, libseccomp action)."""
+    if name is None:
+        problems.append(f"{path}: is required")
+        return "", 0
     if not isinstance(name, str) or name not in ACTIONS:
         problems.append(f"{path}: unknown seccomp action {_show(name)}")
         return "", 0
@@ -194,6 +197,7 @@ def _action(
             problems.append(f"{errno_path}: {_show(errno_ret)} is not an errno (0-65535)")
             return name, 0
         assert isinstance(errno_ret, int)
+        errno_ret = int(errno_ret)
         if name == "SCMP_ACT_ERRNO":
             return name, lib.pyoci_scmp_act_errno(errno_ret)
         return name, lib.pyoci_scmp_act_trace(errno_ret)
@@ -247,7 +251,7 @@ def _parse_args(problems: list[str], path: str, raw: object) -> list[tuple[int, 
         if ok:
             assert isinstance(index, int) and isinstance(op, str)
             assert isinstance(value, int) and isinstance(value_two, int)
-            args.append((index, OPERATORS[op], value, value_two))
+            args.append((int(index), OPERATORS[op], int(value), int(value_two)))
     return args
 
 
@@ -279,14 +283,12 @@ class _Plan:
 def _parse(seccomp: object, where: str) -> _Plan:
     """Check the profile and translate names; raise ConfigError listing every problem."""
     if not isinstance(seccomp, dict):
-        raise ConfigError(f"{where}: must be an object")
+        raise ConfigError(f"config.json: {where}: must be an object")
     problems: list[str] = []
     plan = _Plan()
     used: dict[str, str] = {}  # action name → JSON path of its first use
 
     plan.default_path = f"{where}.defaultAction"
-    if "defaultAction" not in seccomp:
-        problems.append(f"{plan.default_path}: is required")
     plan.default_name, plan.default = _action(
         problems,
         plan.default_path,
@@ -335,8 +337,6 @@ def _parse(seccomp: object, where: str) -> _Plan:
         if not isinstance(entry, dict):
             problems.append(f"{epath}: must be an object")
             continue
-        if "action" not in entry:
-            problems.append(f"{epath}.action: is required")
         name, action = _action(
             problems,
             f"{epath}.action",
@@ -448,6 +448,11 @@ def compile_profile(seccomp: dict[str, Any], where: str = "linux.seccomp") -> Se
         )
         for label, token in plan.tokens:
             ret = lib.seccomp_arch_add(ctx, token)
+            if ret == -EDOM:
+                raise NotSupported(
+                    f"config.json: {label}: cannot share a filter with this host's "
+                    "architecture (different byte order)"
+                )
             if ret != -EEXIST:
                 _check(ret, label)
         if len(plan.rules) > _OPTIMIZE_ABOVE:
