@@ -8,8 +8,9 @@ the libseccomp version and the kernel, so a hit needs neither libseccomp's
 compiler nor the ``compile`` module.
 
 The cache directory must be as trusted as the runtime's state directory (a
-file there is a filter the next container gets): root-owned, mode 0700, under
-``--root``.  Only successful compilations are cached; errors are recomputed.
+file there is a filter the next container gets): put it under ``--root``.  A
+directory that is not ours or that others may write to is not used at all.
+Only successful compilations are cached; errors are recomputed.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import os
 import sys
 from _blake2 import blake2b
+from stat import S_ISDIR
 
 from pyoci import __version__
 from pyoci.jsonio import dumps
@@ -50,6 +52,15 @@ def cache_key(seccomp: dict[str, Any]) -> str:
     return blake2b(dumps(doc).encode(), digest_size=20).hexdigest()
 
 
+def _trusted(cache_dir: str) -> bool:
+    """Only a directory of ours that nobody else may write to."""
+    try:
+        st = os.stat(cache_dir)
+    except OSError:
+        return False
+    return S_ISDIR(st.st_mode) and st.st_uid == os.geteuid() and not st.st_mode & 0o022
+
+
 def _read(path: str) -> tuple[int, bytes] | None:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
@@ -70,6 +81,8 @@ def _read(path: str) -> tuple[int, bytes] | None:
 def _write(cache_dir: str, key: str, program: SeccompProgram) -> None:
     try:
         os.makedirs(cache_dir, mode=0o700, exist_ok=True)
+        if not _trusted(cache_dir):
+            return
         entries = [e for e in os.scandir(cache_dir) if not e.name.startswith(".")]
         if len(entries) >= MAX_ENTRIES:
             entries.sort(key=lambda e: e.stat().st_mtime_ns)
@@ -91,7 +104,7 @@ def compile_cached(
 ) -> SeccompProgram:
     """``compile_profile`` through the cache in ``cache_dir`` (None: no cache)."""
     key = cache_key(seccomp) if cache_dir is not None and isinstance(seccomp, dict) else None
-    if cache_dir is not None and key is not None:
+    if cache_dir is not None and key is not None and _trusted(cache_dir):
         hit = _read(os.path.join(cache_dir, key))
         if hit is not None:
             flags, bpf = hit

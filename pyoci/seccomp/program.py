@@ -36,7 +36,7 @@ class SeccompProgram:
         self.listener_metadata = listener_metadata
 
     @property
-    def has_listener(self) -> bool:
+    def needs_listener(self) -> bool:
         """Installing returns a listener fd to hand to ``listener_path``."""
         return bool(self.flags & FLAG_NEW_LISTENER)
 

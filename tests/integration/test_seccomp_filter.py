@@ -376,7 +376,7 @@ def test_notify_agent_answers(tmp_path: Path, flags: list[str]) -> None:
             flags=flags,
         )
     )
-    assert prog.has_listener and prog.listener_path == sock_path
+    assert prog.needs_listener and prog.listener_path == sock_path
     dirs = [tmp_path / "d1", tmp_path / "d2", tmp_path / "d3"]
 
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

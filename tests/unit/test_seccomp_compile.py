@@ -171,7 +171,7 @@ def test_rule_actions(action: str, extra: dict[str, Any], ret: int) -> None:
     assert run_bpf(prog.bpf, nr("mkdir")) == ret
     assert run_bpf(prog.bpf, nr("mkdirat")) == ret
     assert run_bpf(prog.bpf, nr("getpid")) == RET_ALLOW
-    assert prog.flags == 0 and not prog.has_listener
+    assert prog.flags == 0 and not prog.needs_listener
 
 
 def test_notify_action_and_listener() -> None:
@@ -183,7 +183,7 @@ def test_notify_action_and_listener() -> None:
         )
     )
     assert run_bpf(prog.bpf, nr("mkdir")) == RET_USER_NOTIF
-    assert prog.flags == FLAG_NEW_LISTENER and prog.has_listener
+    assert prog.flags == FLAG_NEW_LISTENER and prog.needs_listener
     assert (prog.listener_path, prog.listener_metadata) == ("/run/agent.sock", "meta")
 
 
@@ -723,7 +723,7 @@ def test_default_profile_decisions() -> None:
 
 def test_program_object() -> None:
     prog = SeccompProgram(b"\x06\x00\x00\x00\x00\x00\xff\x7f", FLAG_NEW_LISTENER, "/p", "m")
-    assert len(prog) == 1 and prog.has_listener
+    assert len(prog) == 1 and prog.needs_listener
     assert repr(prog) == "SeccompProgram(1 instructions, flags=0x8, listener_path='/p')"
     with pytest.raises(AttributeError):
         prog.other = 1  # type: ignore[attr-defined]

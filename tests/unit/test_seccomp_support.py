@@ -7,6 +7,7 @@ import errno
 import json
 import os
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -247,6 +248,21 @@ def test_cache_evicts_oldest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         keys.append(cache.cache_key(doc))
         os.utime(tmp_path / keys[-1], ns=(n * 10**9, n * 10**9))
     assert sorted(os.listdir(tmp_path)) == sorted(keys[2:])
+
+
+def test_cache_not_trusted_when_others_can_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o777)
+    shared.chmod(0o777)
+    cache.compile_cached(PROFILE, str(shared))
+    assert os.listdir(shared) == []  # nothing written...
+    good = compile_profile(PROFILE)
+    planted = shared / cache.cache_key(PROFILE)
+    allow_all = struct.pack("=HBBI", 0x06, 0, 0, 0x7FFF0000)
+    planted.write_bytes(b"PYOCI-SECCOMP-1\n" + bytes(4) + allow_all)
+    assert cache.compile_cached(PROFILE, str(shared)).bpf == good.bpf  # ...nor read
 
 
 def test_cache_errors_are_not_cached(tmp_path: Path) -> None:
