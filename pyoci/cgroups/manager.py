@@ -587,9 +587,9 @@ def _enable_controllers(directory: str) -> None:
 def _cpuset_inherit(parent: str, child: str) -> None:
     """A new v1 cpuset cgroup starts with empty cpus/mems: copy the parent's."""
     for name in ("cpuset.cpus", "cpuset.mems"):
-        mine = (_read_opt(f"{child}/{name}") or "").strip()
-        if mine:
-            continue
+        mine = _read_opt(f"{child}/{name}")
+        if mine is None or mine.strip():
+            continue  # set already (or not a cpuset directory at all)
         theirs = (_read_opt(f"{parent}/{name}") or "").strip()
         if theirs:
             try:
