@@ -236,7 +236,7 @@ def test_update_check_before_update(tmp_path: Path) -> None:
 
 
 def test_update_leaves_devices_alone_unless_given(tmp_path: Path) -> None:
-    host, m = hybrid_manager(tmp_path)
+    _host, m = hybrid_manager(tmp_path)
     m.create()
     assert m.update({}) == []  # would fail on the absent devices.list otherwise
     with pytest.raises(FileNotFoundError):
@@ -247,7 +247,7 @@ def test_update_leaves_devices_alone_unless_given(tmp_path: Path) -> None:
 
 
 def test_add_process_writes_every_hierarchy(tmp_path: Path) -> None:
-    host, m = hybrid_manager(tmp_path)
+    _host, m = hybrid_manager(tmp_path)
     m.create()
     for d in m.dirs():
         touch(d, "cgroup.procs")
