@@ -17,14 +17,9 @@ occupies: the no-internal-processes rule).
 
 from __future__ import annotations
 
-import os
 import posixpath
 
 from pyoci.errors import CgroupError
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    pass
 
 # Used when <proc_root>/cgroups is unreadable.
 KNOWN_V1_CONTROLLERS = frozenset(
@@ -216,11 +211,3 @@ def hierarchy_dir(hier: Hierarchy, inner: str, own: dict[str, str] | None) -> st
         mine = posixpath.dirname(mine)
     base = posixpath.normpath(posixpath.join(hier.mountpoint, mine.lstrip("/")))
     return posixpath.normpath(posixpath.join(base, inner)) if inner else base
-
-
-def is_within(path: str, top: str) -> bool:
-    return path == top or path.startswith(top.rstrip("/") + "/")
-
-
-def exists(path: str) -> bool:
-    return os.path.isdir(path)

@@ -293,8 +293,7 @@ class FsManager:
                 writes.append((self.unified, f, v))
         if res.get("unified"):
             if self.unified is None:
-                R.v1_writes({"unified": res["unified"]}, warnings)  # raises the v1 error
-            assert self.unified is not None
+                raise R.unified_on_v1(res["unified"])
             for f, v in R.unified_writes(res):
                 ctl = R.controller_of(f)
                 if ctl != "cgroup" and ctl not in self.v2:
@@ -592,6 +591,11 @@ def _write_failed(item: tuple[str, str, str], err: OSError, warnings: list[str])
         peak = (_read_opt(f"{directory}/memory.max_usage_in_bytes") or "?").strip()
         raise CgroupError(
             f"unable to set memory limit to {value} (current usage: {usage}, peak usage: {peak})"
+        ) from err
+    if file == "memory.limit_in_bytes" and err.errno == errno.EINVAL:
+        raise CgroupError(
+            f"unable to set memory limit to {value}: it is above the memory+swap limit"
+            " (set linux.resources.memory.swap too)"
         ) from err
     if file == "memory.use_hierarchy":
         warnings.append(f"memory.use_hierarchy cannot be set to {value} on this kernel; ignored")

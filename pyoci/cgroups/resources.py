@@ -280,11 +280,15 @@ def v1_writes(
             out.append(("net_prio.ifpriomap", f"{name} {value}"))
     unified = res.get("unified")
     if unified:
-        raise CgroupError(
-            "linux.resources.unified needs cgroup v2, but this host uses cgroup v1 for "
-            + ", ".join(sorted(unified))
-        )
+        raise unified_on_v1(unified)
     return out
+
+
+def unified_on_v1(unified: Mapping[str, Any]) -> CgroupError:
+    return CgroupError(
+        "linux.resources.unified needs cgroup v2, but this host uses cgroup v1 for "
+        + ", ".join(sorted(unified))
+    )
 
 
 def v2_writes(
