@@ -139,6 +139,14 @@ class Env:
             except Exception:
                 pass
         for path in self.leftovers():
+            # Anything still inside our unique parent was started by a test
+            # (e.g. a runc init): kill it by pid before removing the tree.
+            for root, _dirs, _files in os.walk(path):
+                for pid in Path(f"{root}/cgroup.procs").read_text().split():
+                    try:
+                        os.kill(int(pid), signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
             try:
                 remove_tree(path)
             except OSError:
@@ -711,3 +719,115 @@ def _listdir(path: str) -> list[str]:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+# ---------------------------------------------------------------- differential: runc
+
+
+RUNC_RESOURCES = {
+    "memory": {"limit": 96 << 20, "reservation": 64 << 20, "swap": 128 << 20, "swappiness": 20},
+    "cpu": {"shares": 512, "quota": 30000, "period": 60000, "cpus": "0", "mems": "0"},
+    "pids": {"limit": 42},
+    "blockIO": {"weight": 300},
+}
+
+# file -> controller, compared between runc's cgroup and ours
+COMPARED = {
+    "v1": {
+        "memory.limit_in_bytes": "memory",
+        "memory.soft_limit_in_bytes": "memory",
+        "memory.memsw.limit_in_bytes": "memory",
+        "memory.swappiness": "memory",
+        "cpu.shares": "cpu",
+        "cpu.cfs_quota_us": "cpu",
+        "cpu.cfs_period_us": "cpu",
+        "cpuset.cpus": "cpuset",
+        "cpuset.mems": "cpuset",
+        "pids.max": "pids",
+        "blkio.weight": "blkio",
+        "blkio.bfq.weight": "blkio",
+    },
+    "v2": {
+        "memory.max": "",
+        "memory.low": "",
+        "memory.swap.max": "",
+        "cpu.max": "",
+        "cpuset.cpus": "",
+        "cpuset.mems": "",
+        "pids.max": "",
+        "io.bfq.weight": "",
+        "io.weight": "",
+    },
+}
+
+
+def _busybox() -> str | None:
+    for path in ("/bin/busybox", "/usr/bin/busybox"):
+        if os.path.exists(path):
+            return path
+    return None
+
+
+@pytest.mark.runc
+def test_same_files_as_runc(env: Env, tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+
+    from pyoci import jsonio
+
+    runc = shutil.which("runc")
+    busybox = _busybox()
+    if runc is None or busybox is None:
+        pytest.skip("needs runc and busybox (Debian packages runc, busybox-static)")
+    bundle = tmp_path / "bundle"
+    (bundle / "rootfs" / "bin").mkdir(parents=True)
+    shutil.copy(busybox, bundle / "rootfs" / "bin" / "sh")
+    subprocess.run([runc, "spec", "--bundle", str(bundle)], check=True)
+    config = jsonio.loads((bundle / "config.json").read_text())
+    config["process"]["terminal"] = False
+    config["process"]["args"] = ["sh", "-c", "true"]
+    config["linux"]["cgroupsPath"] = f"{env.parent}/runc"
+    ours = env.manager("ours")
+    resources = dict(RUNC_RESOURCES)
+    weight_dir = ours.v1.get("blkio") or ours.unified or ""
+    weight_files = {"blkio.weight", "blkio.bfq.weight", "io.weight", "io.bfq.weight"}
+    if not weight_files & set(os.listdir(weight_dir)):
+        del resources["blockIO"]  # no I/O scheduler with weights here (runc would fail)
+    config["linux"]["resources"] = {**config["linux"].get("resources", {}), **resources}
+    (bundle / "config.json").write_text(jsonio.dumps(config))
+    state = str(tmp_path / "runc-state")
+    cid = f"pyoci-diff-{os.getpid()}"
+    log = tmp_path / "runc.out"
+    try:
+        with open(log, "wb") as out:  # the container's init keeps runc's stdio: no pipes
+            code = subprocess.run(
+                [runc, "--root", state, "create", "--bundle", str(bundle), cid],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=out,
+                timeout=120,
+            ).returncode
+        if code != 0:
+            pytest.skip(f"runc create failed here: {log.read_text().strip()[-300:]}")
+        ours.apply(resources)
+        theirs = manager_for_create("runc", f"{env.parent}/runc")
+        assert theirs is not None
+        compared = 0
+        for file, ctl in COMPARED["v1" if ours.v1 else "v2"].items():
+            mine_dir = ours.v1.get(ctl) if ctl else ours.unified
+            their_dir = theirs.v1.get(ctl) if ctl else theirs.unified
+            if mine_dir is None or their_dir is None or not os.path.exists(f"{mine_dir}/{file}"):
+                continue
+            mine = Path(f"{mine_dir}/{file}").read_text()
+            their = Path(f"{their_dir}/{file}").read_text()
+            assert mine == their, f"{file}: pyoci {mine!r} != runc {their!r}"
+            compared += 1
+        assert compared >= 6
+        # the device rules: runc's defaults plus /dev/console (5:1) in ours
+        if "devices" in ours.v1:
+            mine_dev = set(Path(f"{ours.v1['devices']}/devices.list").read_text().split("\n"))
+            their_dev = set(Path(f"{theirs.v1['devices']}/devices.list").read_text().split("\n"))
+            assert mine_dev - their_dev <= {"c 5:1 rwm"}
+            assert their_dev - mine_dev <= {"c 5:1 rwm"}
+    finally:
+        subprocess.run([runc, "--root", state, "delete", "--force", cid], capture_output=True)
