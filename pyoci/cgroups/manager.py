@@ -309,6 +309,8 @@ class FsManager:
 
             rules = devices.container_rules(res.get("devices"))
         if dry_run:
+            if rules is not None:
+                devices.Emulator.build(rules)  # e.g. a deny that narrows a wildcard
             return warnings
         if not initial:
             self._check_before_update(res)

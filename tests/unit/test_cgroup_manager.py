@@ -453,3 +453,19 @@ print(",".join(heavy))
         [sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == ""
+
+
+def test_validate_checks_device_rules(tmp_path: Path) -> None:
+    _, m = v2_manager(tmp_path)
+    with pytest.raises(CgroupError, match="wildcard"):
+        m.validate(
+            {
+                "devices": [
+                    {"allow": False, "access": "rwm"},
+                    {"allow": True, "type": "c", "major": 136, "access": "rwm"},
+                    {"allow": False, "type": "c", "major": 136, "minor": 1, "access": "r"},
+                ]
+            }
+        )
+    with pytest.raises(CgroupError, match=r"devices\[0\]\.type"):
+        m.validate({"devices": [{"allow": True, "type": "p"}]})
