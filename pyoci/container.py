@@ -277,6 +277,8 @@ def _create(
         rootless=job.opts.rootless,
         seccomp=seccomp,
     )
+    if cdir.lock_fd >= 0:
+        plan.close_in_child.append(cdir.lock_fd)
     parent_sock, child_sock = sync.SyncSocket.pair()
     from pyoci.init.stage import stage1
 

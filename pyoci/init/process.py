@@ -13,7 +13,7 @@ import os
 
 from pyoci import native
 from pyoci.errors import SetupError
-from pyoci.init import security
+from pyoci.init import lsm, security
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -175,8 +175,6 @@ class ProcessSetup:
         native.personality(PERSONALITY_DOMAINS[domain])
 
     def _apply_lsm(self, proc: dict[str, Any]) -> None:
-        from pyoci.init import lsm
-
         lsm.apply_process_labels(proc)
 
     def exec(self, seccomp: Any = None) -> None:
@@ -184,9 +182,10 @@ class ProcessSetup:
         args = list(self.process.get("args") or [])
         native.reset_signals()
         if seccomp is not None:
-            from pyoci.seccomp.load import install
+            import sys
 
-            install(seccomp)
+            # imported before pivot_root (stage._preload)
+            sys.modules["pyoci.seccomp.load"].install(seccomp)
         try:
             os.execve(self.path, args, self.env)
         except OSError as exc:

@@ -6,6 +6,7 @@ Pure helpers (``caps_to_mask``, ``parse_rlimits``) are unit-tested without root.
 from __future__ import annotations
 
 import os
+import resource
 
 from pyoci import native
 from pyoci.errors import ConfigError, SetupError
@@ -74,8 +75,6 @@ def parse_rlimits(rlimits: list[dict[str, Any]] | None) -> list[tuple[int, int, 
 
 
 def apply_rlimits(limits: list[tuple[int, int, int]]) -> None:
-    import resource
-
     names = {v: k for k, v in RLIMITS.items()}
     for res, soft, hard in limits:
         s = resource.RLIM_INFINITY if soft >= RLIM_INFINITY else soft

@@ -50,6 +50,8 @@ def _report(sock: SyncSocket, exc: BaseException) -> NoReturn:
 
 def stage1(plan: LaunchPlan, sock: SyncSocket) -> NoReturn:
     try:
+        for fd in plan.close_in_child:
+            os.close(fd)  # a flock is shared with every copy of its fd
         security.set_non_dumpable()
         namespaces = plan.namespaces()
         joined: list[tuple[str, int]] = []
@@ -128,8 +130,23 @@ def init_main(plan: LaunchPlan, sock: SyncSocket) -> NoReturn:
     os._exit(1)  # _init only returns by execve
 
 
+def _preload(plan: LaunchPlan) -> None:
+    """Import everything the init needs: after pivot_root nothing can be imported
+    (and the container's files must never be executed by the runtime)."""
+    import _signal  # noqa: F401
+    import resource  # noqa: F401
+
+    from pyoci import hooks  # noqa: F401
+    from pyoci.init import console, lsm, netdev, procfs, process, rootfs  # noqa: F401
+
+    if plan.seccomp is not None:
+        from pyoci.seccomp import load  # noqa: F401
+
+
 def _init(plan: LaunchPlan, sock: SyncSocket) -> None:
+    _preload(plan)
     from pyoci import hooks
+    from pyoci.init import console, procfs
     from pyoci.init.process import ProcessSetup, wait_for_start
     from pyoci.init.rootfs import RootfsBuilder
 
@@ -159,8 +176,6 @@ def _init(plan: LaunchPlan, sock: SyncSocket) -> None:
     builder.mount_all()
     slave = -1
     if process.get("terminal"):
-        from pyoci.init import console
-
         slave = console.open_pty(plan, builder)
         builder.console_slave = slave
     builder.setup_dev()
@@ -187,12 +202,11 @@ def _init(plan: LaunchPlan, sock: SyncSocket) -> None:
     hooks.run_hooks(config, "createContainer", state_json)
 
     builder.pivot(plan.no_pivot)
-    _apply_sysctl(linux.get("sysctl") or {})
+    for key, value in (linux.get("sysctl") or {}).items():
+        procfs.write_sysctl(key, value)
     builder.finalize()
 
     if slave >= 0:
-        from pyoci.init import console
-
         console.make_controlling(slave)
 
     setup = ProcessSetup(
@@ -235,13 +249,6 @@ def _setgroups_allowed() -> bool:
             return f.read().strip() != b"deny"
     except OSError:
         return True
-
-
-def _apply_sysctl(sysctl: dict[str, str]) -> None:
-    from pyoci.init import procfs
-
-    for key, value in sysctl.items():
-        procfs.write_sysctl(key, value)
 
 
 def _exit_on_signal(signum: int, _frame: object) -> None:

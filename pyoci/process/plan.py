@@ -12,7 +12,7 @@ class LaunchPlan:
 
     __slots__ = ("bundle", "config", "console_socket_fd", "container_id", "fifo_path",
                  "listen_fds", "no_new_keyring", "no_pivot", "preserve_fds", "rootfs",
-                 "rootless", "seccomp", "state_dir", "tty_fd")  # fmt: skip
+                 "rootless", "seccomp", "state_dir", "tty_fd", "close_in_child")  # fmt: skip
 
     def __init__(
         self,
@@ -45,6 +45,8 @@ class LaunchPlan:
         self.rootless = rootless
         self.seccomp = seccomp
         self.tty_fd = -1
+        # parent-only fds (the state lock): closed first thing in the child
+        self.close_in_child: list[int] = []
 
     @property
     def linux(self) -> dict[str, Any]:

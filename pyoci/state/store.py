@@ -65,6 +65,10 @@ class ContainerDir:
         fcntl.flock(fd, fcntl.LOCK_EX)
         self._lock_fd = fd
 
+    @property
+    def lock_fd(self) -> int:
+        return self._lock_fd
+
     def unlock(self) -> None:
         if self._lock_fd >= 0:
             os.close(self._lock_fd)

@@ -1,0 +1,1 @@
+"""The container side: namespaces, rootfs, devices, security, exec."""
