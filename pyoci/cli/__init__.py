@@ -125,7 +125,7 @@ def _version() -> str:
     commit = "unknown"
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     try:
-        with open(os.path.join(here, "pyoci", "_commit.txt")) as f:
+        with open(os.path.join(here, "_commit.txt")) as f:
             commit = f.read().strip() or commit
     except OSError:
         pass

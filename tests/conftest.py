@@ -1,0 +1,104 @@
+"""Fixtures shared by every test: the runtime under test, bundles, leak checks."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from helpers import (  # noqa: E402
+    CGROUP_PARENT,
+    Bundle,
+    RuntimeCLI,
+    build_busybox_rootfs,
+    cgroup_dirs_of_session,
+    make_bundle,
+    mounts_under,
+    pyoci_binary,
+    remove_session_cgroups,
+)
+
+IS_ROOT = os.geteuid() == 0
+TEST_TMP = Path(os.environ.get("PYOCI_TEST_TMP", "/tmp/pyoci-tests"))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    skip_root = pytest.mark.skip(reason="needs root (run the suite as root)")
+    skip_runc = pytest.mark.skip(reason="runc is not installed (Debian package runc)")
+    have_runc = shutil.which("runc") is not None
+    for item in items:
+        if "root" in item.keywords and not IS_ROOT:
+            item.add_marker(skip_root)
+        if "runc" in item.keywords and not have_runc:
+            item.add_marker(skip_runc)
+
+
+@pytest.fixture(scope="session")
+def rootfs() -> Path:
+    TEST_TMP.mkdir(parents=True, exist_ok=True)
+    return build_busybox_rootfs(TEST_TMP / "rootfs-busybox")
+
+
+@pytest.fixture
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    TEST_TMP.mkdir(parents=True, exist_ok=True)
+    import tempfile
+
+    d = Path(tempfile.mkdtemp(prefix="t-", dir=TEST_TMP))
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def pyoci(workdir: Path) -> Iterator[RuntimeCLI]:
+    """The runtime under test, with a private state root and a JSON log."""
+    rt = RuntimeCLI(pyoci_binary(), workdir / "state", workdir / "log.json", name="pyoci")
+    yield rt
+    rt.cleanup()
+    leftovers = [p.name for p in rt.root.iterdir()] if rt.root.exists() else []
+    assert not leftovers, f"state dirs left behind: {leftovers}"
+
+
+@pytest.fixture
+def runc(workdir: Path) -> Iterator[RuntimeCLI]:
+    binary = shutil.which("runc")
+    if binary is None:
+        pytest.skip("runc is not installed (Debian package runc)")
+    rt = RuntimeCLI(binary, workdir / "runc-state", workdir / "runc-log.json", name="runc")
+    yield rt
+    rt.cleanup()
+
+
+@pytest.fixture
+def bundle_factory(workdir: Path, rootfs: Path) -> Callable[..., Bundle]:
+    counter = [0]
+
+    def factory(args: list[str] | None = None, **kw: Any) -> Bundle:
+        counter[0] += 1
+        kw.setdefault("name", f"b{counter[0]}")
+        return make_bundle(workdir, rootfs, args, **kw)
+
+    return factory
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_leak_check() -> Iterator[None]:
+    """After the whole suite: no mounts, cgroups or state of ours left behind."""
+    yield
+    mounts = mounts_under(str(TEST_TMP))
+    cgroups = cgroup_dirs_of_session()
+    remove_session_cgroups()
+    problems = []
+    if mounts:
+        problems.append(f"mounts left under {TEST_TMP}: {mounts}")
+    if cgroups:
+        problems.append(f"cgroups left under {CGROUP_PARENT}: {cgroups}")
+    if problems:
+        pytest.fail("leak check: " + "; ".join(problems), pytrace=False)
