@@ -469,3 +469,74 @@ def test_validate_checks_device_rules(tmp_path: Path) -> None:
         )
     with pytest.raises(CgroupError, match=r"devices\[0\]\.type"):
         m.validate({"devices": [{"allow": True, "type": "p"}]})
+
+
+def _as_unprivileged(fn: object) -> int:
+    """Run ``fn`` (returning an exit code) as an unprivileged user: ``nobody`` when
+    we are root, ourselves otherwise."""
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - child
+        code = 99
+        try:
+            if os.geteuid() == 0:
+                os.setgroups([])
+                os.setgid(65534)
+                os.setuid(65534)
+            code = fn()  # type: ignore[operator]
+        finally:
+            os._exit(code)
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+
+
+def test_rootless_without_a_writable_cgroup() -> None:
+    import tempfile
+
+    top = Path(tempfile.mkdtemp(prefix="pyoci-cg-rootless-"))
+    try:
+        top.chmod(0o755)
+        host = FakeHost(top, unified="root")
+        for p in [top, *top.rglob("*")]:
+            p.chmod(0o755 if p.is_dir() else 0o644)
+
+        def no_resources() -> int:
+            m = manager_for_create(
+                "c", None, rootless=True, cgroup_root=host.cgroup_root, proc_root=host.proc_root
+            )
+            return 0 if m is None else 1
+
+        def with_resources() -> int:
+            try:
+                manager_for_create(
+                    "c",
+                    None,
+                    rootless=True,
+                    resources={"pids": {"limit": 5}},
+                    cgroup_root=host.cgroup_root,
+                    proc_root=host.proc_root,
+                )
+            except CgroupError as err:
+                return 0 if "rootless" in str(err) else 2
+            return 1
+
+        assert _as_unprivileged(no_resources) == 0
+        assert _as_unprivileged(with_resources) == 0
+        # a delegated (writable) subtree is used
+        delegated = Path(host.cgroup_root) / "user"
+        delegated.mkdir()
+        os.chown(delegated, 65534, 65534) if os.geteuid() == 0 else None
+
+        def delegated_tree() -> int:
+            m = manager_for_create(
+                "c",
+                "/user/c",
+                rootless=True,
+                cgroup_root=host.cgroup_root,
+                proc_root=host.proc_root,
+            )
+            return 0 if m is not None and m.rootless and m.unified == f"{delegated}/c" else 1
+
+        assert _as_unprivileged(delegated_tree) == 0
+    finally:
+        import shutil
+
+        shutil.rmtree(top)
