@@ -10,6 +10,12 @@ The runtime core only uses what is declared here:
 
 Modules here must stay cheap to import: ``state``/``kill``/``delete`` rebuild
 a manager and must not pull in heavy modules.
+
+Layout: ``manager`` (the cgroupfs manager for v1, v2 and hybrid hosts),
+``layout`` (host mode detection, cgroupsPath resolution), ``resources``
+(pure ``linux.resources`` -> file writes per version), ``devices`` (rule
+emulator, v1 transitions, eBPF program), ``ebpf`` (bpf(2) load/attach),
+``stats`` (runc's ``events --stats`` document).
 """
 
 from __future__ import annotations
