@@ -44,7 +44,10 @@ def run_hook(hook: dict[str, Any], state_json: bytes, phase: str) -> None:
             from pyoci import native
 
             native.reset_signals()
-            envd = dict(e.split("=", 1) if "=" in e else (e, "") for e in env)
+            envd = {}
+            for item in env:
+                key, _, value = item.partition("=")
+                envd[key] = value
             os.execve(path, args, envd)
         except BaseException as exc:
             msg = exc.strerror if isinstance(exc, OSError) else str(exc)

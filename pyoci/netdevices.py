@@ -24,4 +24,6 @@ def move_devices(devices: dict[str, Any], init_pid: int) -> None:
             try:
                 ipr.link("set", index=idx[0], net_ns_pid=init_pid, ifname=target)
             except Exception as exc:
-                raise SetupError(f"linux.netDevices: move {name} into the container: {exc}") from None
+                raise SetupError(
+                    f"linux.netDevices: move {name} into the container: {exc}"
+                ) from None

@@ -43,7 +43,9 @@ GLOBAL_FLAGS = [
     Flag("log-format", STRING, "set the log format ('text' (default), or 'json')", "text"),
     Flag("debug", BOOL, "enable debug logging"),
     Flag("systemd-cgroup", BOOL, "use systemd cgroup manager"),
-    Flag("rootless", STRING, "ignore cgroup permission errors ('true', 'false', or 'auto')", "auto"),
+    Flag(
+        "rootless", STRING, "ignore cgroup permission errors ('true', 'false', or 'auto')", "auto"
+    ),
     Flag("criu", STRING, "path to the criu binary (unused)"),
     Flag("help, h", BOOL, "show help"),
     Flag("version, v", BOOL, "print the version"),
@@ -89,15 +91,15 @@ class Context:
     """Global options, shared by every verb."""
 
     def __init__(self, g: Parsed) -> None:
-        self.root_flag = g.str("root")
-        self.systemd_cgroup = g.bool("systemd_cgroup")
-        rootless = (g.str("rootless") or "auto").lower()
+        self.root_flag = g.text("root")
+        self.systemd_cgroup = g.flag("systemd_cgroup")
+        rootless = (g.text("rootless") or "auto").lower()
         if rootless not in ("true", "false", "auto"):
             raise UsageError(f"invalid --rootless value {rootless!r}: want true, false or auto")
         self.rootless = os.geteuid() != 0 if rootless == "auto" else rootless == "true"
-        self.debug = g.bool("debug")
-        self.log_path = g.str("log")
-        self.log_format = g.str("log_format") or "text"
+        self.debug = g.flag("debug")
+        self.log_path = g.text("log")
+        self.log_format = g.text("log_format") or "text"
 
     @property
     def root(self) -> str:
@@ -176,17 +178,17 @@ def _main(argv: list[str]) -> int:
         takes_value = name in ("root", "log", "log-format", "rootless", "criu") and "=" not in a
         i += 2 if takes_value else 1
     g = parse(argv[:cmd_index], GLOBAL_FLAGS)
-    fmt = g.str("log_format") or "text"
+    fmt = g.text("log_format") or "text"
     if fmt not in ("text", "json"):
         raise UsageError(f"unknown log-format {fmt!r}")
-    log.configure(g.str("log"), fmt, g.bool("debug"))
-    if g.bool("version"):
+    log.configure(g.text("log"), fmt, g.flag("debug"))
+    if g.flag("version"):
         _out(_version())
         return 0
     rest = argv[cmd_index:]
-    if not rest or g.bool("help"):
+    if not rest or g.flag("help"):
         _out(USAGE)
-        return 0 if g.bool("help") or not rest else 1
+        return 0 if g.flag("help") or not rest else 1
     cmd = rest[0]
     if cmd == "help":
         _out(USAGE)
@@ -200,7 +202,9 @@ def _main(argv: list[str]) -> int:
     if "--help" in cmd_args[:1] or "-h" in cmd_args[:1]:
         _out(module.USAGE)
         return 0
-    parsed = parse(cmd_args, module.FLAGS, stop_after_positional=getattr(module, "STOP_AFTER", None))
+    parsed = parse(
+        cmd_args, module.FLAGS, stop_after_positional=getattr(module, "STOP_AFTER", None)
+    )
     log.debug(f"{cmd} {' '.join(cmd_args)}")
     code: int = module.run(ctx, parsed)
     return code

@@ -20,7 +20,9 @@ LIST = "list"  # repeatable string
 class Flag:
     __slots__ = ("default", "help", "kind", "names")
 
-    def __init__(self, names: str, kind: str = BOOL, help: str = "", default: object = None) -> None:
+    def __init__(
+        self, names: str, kind: str = BOOL, help: str = "", default: object = None
+    ) -> None:
         self.names = tuple(n.strip() for n in names.split(","))
         self.kind = kind
         self.help = help
@@ -41,20 +43,22 @@ class Parsed:
         self.args = args
         self.given = given
 
-    def str(self, key: str) -> str | None:
+    def text(self, key: str) -> str | None:
         v = self.values.get(key)
         return v if isinstance(v, str) else None
 
-    def bool(self, key: str) -> bool:
+    def flag(self, key: str) -> bool:
         return bool(self.values.get(key))
 
-    def int(self, key: str) -> int:
+    def number(self, key: str) -> int:
         v = self.values.get(key, 0)
         return v if isinstance(v, int) else 0
 
-    def list(self, key: str) -> list[str]:
+    def items(self, key: str) -> list[str]:
         v = self.values.get(key)
-        return [str(x) for x in v] if isinstance(v, list) else []
+        if isinstance(v, list):
+            return [str(x) for x in v]
+        return []
 
 
 def _parse_bool(name: str, text: str) -> bool:
@@ -81,8 +85,9 @@ def parse(
     for f in flags:
         for n in f.names:
             table[n] = f
-    values: dict[str, object] = {f.key: (list(f.default) if f.kind == LIST else f.default)
-                                 for f in flags}  # fmt: skip
+    values: dict[str, object] = {}
+    for f in flags:
+        values[f.key] = [] if f.kind == LIST else f.default
     given: set[str] = set()
     args: list[str] = []
     i = 0
@@ -104,7 +109,9 @@ def parse(
         flag = table.get(name)
         if flag is None:
             if name in ("h", "help"):
-                raise UsageError("help requested", )
+                raise UsageError(
+                    "help requested",
+                )
             raise UsageError(f"flag provided but not defined: -{name}")
         given.add(flag.key)
         if flag.kind == BOOL:
@@ -129,7 +136,9 @@ def parse(
     return Parsed(values, args, given)
 
 
-def need_args(cmd: str, args: list[str], exactly: int | None = None, minimum: int | None = None) -> None:
+def need_args(
+    cmd: str, args: list[str], exactly: int | None = None, minimum: int | None = None
+) -> None:
     if exactly is not None and len(args) != exactly:
         raise UsageError(f'"{cmd}" requires exactly {exactly} argument(s)')
     if minimum is not None and len(args) < minimum:

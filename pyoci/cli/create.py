@@ -40,11 +40,11 @@ def run(ctx: Context, p: Parsed) -> int:
     container.create(
         ctx.options(),
         p.args[0],
-        p.str("bundle") or ".",
-        pid_file=p.str("pid_file"),
-        console_socket=p.str("console_socket"),
-        no_pivot=p.bool("no_pivot"),
-        no_new_keyring=p.bool("no_new_keyring"),
-        preserve_fds=p.int("preserve_fds"),
+        p.text("bundle") or ".",
+        pid_file=p.text("pid_file"),
+        console_socket=p.text("console_socket"),
+        no_pivot=p.flag("no_pivot"),
+        no_new_keyring=p.flag("no_new_keyring"),
+        preserve_fds=p.number("preserve_fds"),
     )
     return 0

@@ -25,5 +25,5 @@ def run(ctx: Context, p: Parsed) -> int:
     need_args("delete", p.args, exactly=1)
     from pyoci import container
 
-    container.delete(ctx.options(), p.args[0], force=p.bool("force"))
+    container.delete(ctx.options(), p.args[0], force=p.flag("force"))
     return 0

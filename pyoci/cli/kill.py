@@ -31,5 +31,5 @@ def run(ctx: Context, p: Parsed) -> int:
     from pyoci.signals import parse_signal
 
     sig = parse_signal(p.args[1]) if len(p.args) > 1 else 15
-    container.kill(ctx.options(), p.args[0], sig, all_processes=p.bool("all"))
+    container.kill(ctx.options(), p.args[0], sig, all_processes=p.flag("all"))
     return 0

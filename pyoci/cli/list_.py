@@ -28,11 +28,11 @@ def run(ctx: Context, p: Parsed) -> int:
     from pyoci import container, jsonio
     from pyoci.errors import UsageError
 
-    fmt = p.str("format") or "table"
+    fmt = p.text("format") or "table"
     if fmt not in ("table", "json"):
         raise UsageError(f"invalid format option {fmt!r}")
     states = container.list_containers(ctx.options())
-    if p.bool("quiet"):
+    if p.flag("quiet"):
         sys.stdout.write("".join(f"{s.id}\n" for s in states))
         return 0
     if fmt == "json":

@@ -29,11 +29,11 @@ def run(ctx: Context, p: Parsed) -> int:
     from pyoci.errors import PyociError
     from pyoci.spec.default import default_config
 
-    bundle = p.str("bundle") or "."
+    bundle = p.text("bundle") or "."
     path = os.path.join(bundle, "config.json")
     if os.path.exists(path):
         raise PyociError(f"File {path} exists. Remove it first")
-    text = jsonio.dumps_pretty(default_config(rootless=p.bool("rootless")), indent="\t")
+    text = jsonio.dumps_pretty(default_config(rootless=p.flag("rootless")), indent="\t")
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
     except OSError as exc:

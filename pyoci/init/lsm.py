@@ -49,7 +49,8 @@ def _write_attr(path: str, value: str) -> None:
 def set_apparmor_exec(profile: str, proc_root: str = "/proc", sys_root: str = "/sys") -> None:
     if not apparmor_enabled(sys_root):
         raise NotSupported(
-            f"process.apparmorProfile {profile!r} requested but AppArmor is not enabled on this host"
+            f"process.apparmorProfile {profile!r} requested "
+            "but AppArmor is not enabled on this host"
         )
     path = f"{proc_root}/self/attr/apparmor/exec"
     if not os.path.exists(path):

@@ -85,7 +85,11 @@ def create_file_in_root(root_fd: int, path: str, mode: int = 0o644) -> int:
     try:
         try:
             fd = native.openat2(
-                pfd, name, os.O_CREAT | os.O_EXCL | os.O_RDONLY | os.O_NOFOLLOW, mode, BENEATH_STRICT
+                pfd,
+                name,
+                os.O_CREAT | os.O_EXCL | os.O_RDONLY | os.O_NOFOLLOW,
+                mode,
+                BENEATH_STRICT,
             )
             os.close(fd)
         except FileExistsError:

@@ -246,7 +246,9 @@ class RootfsBuilder:
         # v1 or hybrid: a tmpfs with one mount per hierarchy.
         dst_fd = paths.mkdir_all_in_root(self.root_fd, dest)
         try:
-            mfd = self._fsmount("tmpfs", "tmpfs", c.MS_NOSUID | c.MS_NODEV | c.MS_NOEXEC, "mode=755")
+            mfd = self._fsmount(
+                "tmpfs", "tmpfs", c.MS_NOSUID | c.MS_NODEV | c.MS_NOEXEC, "mode=755"
+            )
             try:
                 native.move_mount(
                     mfd, "", dst_fd, "", c.MOVE_MOUNT_F_EMPTY_PATH | c.MOVE_MOUNT_T_EMPTY_PATH
@@ -379,10 +381,7 @@ class RootfsBuilder:
                 target = native.openat2(pfd, name, os.O_PATH, 0, paths.BENEATH_STRICT)
                 try:
                     host = os.stat(path)
-                    if (
-                        stat.S_IFMT(host.st_mode) != fmt
-                        or host.st_rdev != rdev
-                    ):
+                    if stat.S_IFMT(host.st_mode) != fmt or host.st_rdev != rdev:
                         raise SetupError(f"device {path}: host node differs from the config")
                     tree = native.open_tree(-100, path, c.OPEN_TREE_CLONE | c.OPEN_TREE_CLOEXEC)
                     try:
@@ -399,9 +398,7 @@ class RootfsBuilder:
                     os.close(target)
                 return
             native.mknodat(pfd, name, fmt | mode, rdev)
-            os.chown(
-                name, dev.get("uid", 0), dev.get("gid", 0), dir_fd=pfd, follow_symlinks=False
-            )
+            os.chown(name, dev.get("uid", 0), dev.get("gid", 0), dir_fd=pfd, follow_symlinks=False)
             os.chmod(name, mode, dir_fd=pfd)
         except OSError as exc:
             raise SetupError(f"create device {path}: {exc.strerror}") from None
@@ -496,7 +493,9 @@ class RootfsBuilder:
                     tree,
                     "",
                     c.AT_EMPTY_PATH | c.AT_RECURSIVE,
-                    c.MOUNT_ATTR_RDONLY | c.MOUNT_ATTR_NOSUID | c.MOUNT_ATTR_NODEV
+                    c.MOUNT_ATTR_RDONLY
+                    | c.MOUNT_ATTR_NOSUID
+                    | c.MOUNT_ATTR_NODEV
                     | c.MOUNT_ATTR_NOEXEC,
                     0,
                 )

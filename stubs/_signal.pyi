@@ -1,0 +1,16 @@
+# The C module behind ``signal``: pyoci imports it directly (``signal`` pulls in enum).
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
+
+SIG_DFL: int
+SIG_IGN: int
+NSIG: int
+
+_Handler = Callable[[int, FrameType | None], Any] | int | None
+
+def signal(signalnum: int, handler: _Handler, /) -> _Handler: ...
+def getsignal(signalnum: int, /) -> _Handler: ...
+def pidfd_send_signal(pidfd: int, sig: int, siginfo: None = ..., flags: int = ..., /) -> None: ...
+def pthread_sigmask(how: int, mask: Any, /) -> set[int]: ...
+def alarm(seconds: int, /) -> int: ...

@@ -1,0 +1,57 @@
+#!/bin/sh
+# Set up a fresh Debian 12 machine for pyoci, as root: Debian packages, then a
+# virtualenv with pyoci installed from this checkout.
+#
+#   tools/bootstrap.sh           runtime only (what the example needs)
+#   tools/bootstrap.sh --test    plus everything the tests need
+#
+# The virtualenv is $PYOCI_VENV (default: .venv in the checkout).
+set -eu
+cd "$(dirname "$0")/.."
+here=$(pwd)
+venv=${PYOCI_VENV:-$here/.venv}
+with_tests=0
+[ "${1:-}" = "--test" ] && with_tests=1
+
+pkgs="gcc libc6-dev libseccomp-dev libseccomp2 busybox-static python3-venv python3-dev git"
+if [ "$with_tests" = 1 ]; then
+    pkgs="$pkgs runc crun uidmap iproute2 util-linux procps"
+fi
+
+missing=""
+for p in $pkgs; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+    echo ">> apt-get install$missing"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -q $missing >/dev/null 2>&1 || {
+        apt-get update -q >/dev/null
+        apt-get install -y -q $missing >/dev/null
+    }
+fi
+
+# Any Python >= 3.11 with venv: the one on PATH, else Debian's.
+py=""
+for cand in python3 /usr/bin/python3; do
+    if command -v "$cand" >/dev/null 2>&1 &&
+        "$cand" -c 'import sys, venv; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+        py=$(command -v "$cand")
+        break
+    fi
+done
+[ -n "$py" ] || { echo "bootstrap: no Python >= 3.11 with venv found" >&2; exit 1; }
+
+if [ ! -x "$venv/bin/python3" ]; then
+    echo ">> creating virtualenv $venv ($("$py" --version))"
+    "$py" -m venv "$venv"
+fi
+"$venv/bin/python3" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
+if [ "$with_tests" = 1 ]; then
+    echo ">> pip install .[test]"
+    "$venv/bin/python3" -m pip install -q ".[test]"
+else
+    echo ">> pip install ."
+    "$venv/bin/python3" -m pip install -q .
+fi
+echo ">> pyoci installed: $venv/bin/pyoci ($("$venv/bin/pyoci" --version | head -1))"

@@ -1,0 +1,18 @@
+#!/bin/sh
+# README command (2): install everything the tests need on a fresh Debian 12
+# machine (as root) and run the whole suite: lint, types, unit + integration
+# tests.  .ci/run calls this.
+set -eu
+cd "$(dirname "$0")/.."
+repo=$(pwd)
+"$repo/tools/bootstrap.sh" --test
+venv=${PYOCI_VENV:-$repo/.venv}
+py="$venv/bin/python3"
+
+echo ">> ruff"
+"$venv/bin/ruff" check pyoci tests conformance
+echo ">> mypy --strict pyoci"
+"$venv/bin/mypy" pyoci
+
+echo ">> pytest"
+"$py" -m pytest -p no:cacheprovider -q -rs tests "$@"
