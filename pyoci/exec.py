@@ -1,0 +1,249 @@
+"""The parent side of ``exec``: a new process in a created or running container."""
+
+from __future__ import annotations
+
+import copy
+import os
+
+from pyoci import log
+from pyoci.errors import ConfigError, ContainerNotRunning, InvalidState, SetupError
+from pyoci.state import model
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from pyoci.container import RuntimeOptions
+
+
+def parse_user(text: str) -> tuple[int, int | None]:
+    uid_s, _, gid_s = text.partition(":")
+    try:
+        return int(uid_s), (int(gid_s) if gid_s else None)
+    except ValueError:
+        raise ConfigError(f"--user {text!r}: want UID[:GID] (numbers)") from None
+
+
+def process_from_args(
+    config: dict[str, Any],
+    args: list[str],
+    *,
+    tty: bool = False,
+    cwd: str | None = None,
+    env: list[str] | None = None,
+    user: str | None = None,
+    additional_gids: list[str] | None = None,
+    caps: list[str] | None = None,
+    no_new_privs: bool = False,
+    apparmor: str | None = None,
+    process_label: str | None = None,
+) -> dict[str, Any]:
+    """The container's ``process`` with the exec flags applied (as runc's getProcess)."""
+    proc: dict[str, Any] = copy.deepcopy(config.get("process") or {})
+    proc["args"] = list(args)
+    proc["terminal"] = tty
+    proc.pop("consoleSize", None)
+    if cwd:
+        proc["cwd"] = cwd
+    if env:
+        proc["env"] = list(proc.get("env") or []) + list(env)
+    if user:
+        uid, gid = parse_user(user)
+        u = proc.setdefault("user", {})
+        u["uid"] = uid
+        if gid is not None:
+            u["gid"] = gid
+    if additional_gids:
+        try:
+            proc.setdefault("user", {})["additionalGids"] = [int(g) for g in additional_gids]
+        except ValueError:
+            raise ConfigError("--additional-gids: want numeric group ids") from None
+    if caps:
+        sets = proc.setdefault("capabilities", {})
+        for name in ("bounding", "effective", "inheritable", "permitted", "ambient"):
+            current = list(sets.get(name) or [])
+            for cap in caps:
+                cap = cap if cap.startswith("CAP_") else "CAP_" + cap.upper()
+                if cap not in current:
+                    current.append(cap)
+            sets[name] = current
+    if no_new_privs:
+        proc["noNewPrivileges"] = True
+    if apparmor:
+        proc["apparmorProfile"] = apparmor
+    if process_label:
+        proc["selinuxLabel"] = process_label
+    return proc
+
+
+def load_process_file(path: str) -> dict[str, Any]:
+    from pyoci import jsonio
+
+    try:
+        with open(path, "rb") as f:
+            doc = jsonio.loads(f.read())
+    except OSError as exc:
+        raise ConfigError(f"--process {path}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise ConfigError(f"--process {path}: invalid JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise ConfigError(f"--process {path}: not a JSON object")
+    if not doc.get("args"):
+        raise ConfigError(f"{os.path.basename(path)}: args: must name the program to run")
+    if not isinstance(doc.get("cwd", "/"), str) or not str(doc.get("cwd", "/")).startswith("/"):
+        raise ConfigError(f"{os.path.basename(path)}: cwd: must be an absolute path")
+    return doc
+
+
+def exec_process(
+    opts: RuntimeOptions,
+    container_id: str,
+    process: dict[str, Any],
+    *,
+    detach: bool = False,
+    pid_file: str | None = None,
+    console_socket: str | None = None,
+    preserve_fds: int = 0,
+) -> int:
+    """Run ``process`` in the container. Returns its exit code (0 when detached)."""
+    from pyoci.container import _connect_console, _write_pid_file, load
+    from pyoci.init.exec_stage import ExecPlan, exec_stage1
+    from pyoci.process import sync
+
+    _cdir, record, status = load(opts, container_id)
+    if status == model.STOPPED:
+        raise ContainerNotRunning(container_id)
+    if status == model.PAUSED:
+        raise InvalidState("cannot exec in a paused container")
+    if not model.can_exec(status):
+        raise InvalidState(f"cannot exec in a {status} container")
+    config: dict[str, Any] = record.get("config") or {}
+    linux: dict[str, Any] = config.get("linux") or {}
+    namespaces = [ns["type"] for ns in linux.get("namespaces") or []]
+    seccomp = None
+    if linux.get("seccomp"):
+        from pyoci.seccomp.compile import compile_profile
+
+        seccomp = compile_profile(linux["seccomp"])
+        if seccomp.needs_listener:
+            seccomp = None  # the agent already holds the container's listener
+    proxy = None
+    console_fd = -1
+    if process.get("terminal"):
+        if console_socket is not None:
+            console_fd = _connect_console(console_socket)
+        elif detach:
+            raise SetupError("exec --tty --detach needs --console-socket")
+        else:
+            from pyoci.console_proxy import ConsoleProxy
+
+            proxy = ConsoleProxy()
+            console_fd = proxy.child_fd
+    elif console_socket is not None:
+        raise SetupError("--console-socket given but the process has no terminal (use --tty)")
+
+    plan = ExecPlan(
+        container_id=container_id,
+        init_pid=int(record["pid"]),
+        config=config,
+        process=process,
+        namespaces=namespaces,
+        console_socket_fd=console_fd,
+        preserve_fds=preserve_fds,
+        no_new_keyring=True,
+        seccomp=seccomp,
+    )
+    from pyoci import native
+    from pyoci.native import consts as c
+
+    if not detach:
+        # the process is a grandchild: become its reaper to get its exit status
+        native.prctl(c.PR_SET_CHILD_SUBREAPER, 1)
+    parent_sock, child_sock = sync.SyncSocket.pair()
+    stage1 = os.fork()
+    if stage1 == 0:  # pragma: no cover - child
+        parent_sock.close()
+        exec_stage1(plan, child_sock)
+    child_sock.close()
+    if console_fd >= 0 and proxy is None:
+        os.close(console_fd)
+    pid = 0
+    try:
+        payload = parent_sock.expect(sync.INIT_PID)
+        pid = int(payload)
+        os.waitpid(stage1, 0)
+        stage1 = 0
+        if record.get("cgroup"):
+            from pyoci.cgroups.manager import manager_from_record
+
+            manager_from_record(record["cgroup"]).add_process(pid)
+        parent_sock.send(sync.CGROUP_DONE)
+        if proxy is not None:
+            proxy.receive_master()
+        # EOF: execve happened (the socket is close-on-exec); else one ERROR line
+        try:
+            kind, msg, _fd = parent_sock.recv()
+        except sync.SyncError:
+            kind, msg = b"", b""
+        if kind == sync.ERROR:
+            raise SetupError(msg.decode(errors="replace"))
+    except sync.SyncError as exc:
+        _abort(stage1, pid)
+        raise SetupError(str(exc)) from None
+    except BaseException:
+        _abort(stage1, pid)
+        raise
+    finally:
+        parent_sock.close()
+    if pid_file:
+        _write_pid_file(pid_file, pid)
+    if detach:
+        return 0
+    return _wait(pid, proxy)
+
+
+def _abort(stage1: int, pid: int) -> None:
+    for p in (stage1, pid):
+        if p:
+            try:
+                os.kill(p, 9)
+            except ProcessLookupError:
+                pass
+            try:
+                os.waitpid(p, 0)
+            except ChildProcessError:
+                pass
+
+
+_FORWARDED = (1, 2, 3, 10, 12, 14, 15, 18, 20, 21, 22, 23, 24, 25, 26, 27, 29, 30, 31)
+
+
+def _wait(pid: int, proxy: Any) -> int:
+    import _signal
+
+    def forward(signum: int, _frame: object) -> None:
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+
+    for signum in _FORWARDED:
+        _signal.signal(signum, forward)
+    if proxy is not None:
+        try:
+            proxy.pump_until_exit(pid)
+        finally:
+            proxy.close()
+    while True:
+        try:
+            got, status = os.waitpid(-1, 0)
+        except InterruptedError:
+            continue
+        except ChildProcessError:
+            log.warning("exec: lost the process")
+            return 255
+        if got == pid:
+            if os.WIFEXITED(status):
+                return os.WEXITSTATUS(status)
+            return 128 + os.WTERMSIG(status)
+
