@@ -118,12 +118,13 @@ def detect(cgroup_root: str = "/sys/fs/cgroup", proc_root: str = "/proc") -> Lay
         if len(fields) < 5 or len(rfields) < 3:
             continue
         fstype = rfields[0]
-        if fstype not in ("cgroup", "cgroup2"):
-            continue
-        root = _unescape(fields[3])
         point = posixpath.normpath(_unescape(fields[4]))
         if point != cgroup_root and posixpath.dirname(point) != cgroup_root:
             continue
+        if fstype not in ("cgroup", "cgroup2"):
+            by_point.pop(point, None)  # e.g. a tmpfs mounted over a hierarchy hides it
+            continue
+        root = _unescape(fields[3])
         if fstype == "cgroup2":
             hier = Hierarchy(2, point, root, [])
         else:
