@@ -22,6 +22,8 @@ __all__ = [
     "fsopen",
     "fstatfs_type",
     "ifup",
+    "inotify_add_watch",
+    "inotify_init1",
     "join_session_keyring",
     "keyctl",
     "memfd_create",
@@ -251,6 +253,21 @@ def memfd_create(name: str, flags: int) -> int:
     if fd < 0:
         raise _fail(name)
     return fd
+
+
+def inotify_init1(flags: int) -> int:
+    fd = lib.inotify_init1(flags)
+    if fd < 0:
+        raise _fail("inotify_init1")
+    return fd
+
+
+def inotify_add_watch(fd: int, path: str, mask: int) -> int:
+    """Watch ``path`` for the events in ``mask`` (IN_MODIFY…); returns the watch descriptor."""
+    wd = lib.inotify_add_watch(fd, os.fsencode(path), mask)
+    if wd < 0:
+        raise _fail(path)
+    return wd
 
 
 def mknodat(dirfd: int, path: str, mode: int, dev: int) -> None:

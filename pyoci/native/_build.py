@@ -23,6 +23,8 @@ int personality(unsigned long persona);
 int chroot(const char *path);
 int mknodat(int dirfd, const char *path, unsigned int mode, unsigned long dev);
 int memfd_create(const char *name, unsigned int flags);
+int inotify_init1(int flags);
+int inotify_add_watch(int fd, const char *path, uint32_t mask);
 
 int pyoci_pivot_root(const char *new_root, const char *put_old);
 int pyoci_capget(int pid, uint32_t *data6);
@@ -65,6 +67,7 @@ SOURCE = r"""
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
