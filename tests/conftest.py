@@ -13,16 +13,19 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from helpers import (  # noqa: E402
+from helpers import (
     CGROUP_PARENT,
     Bundle,
+    Result,
     RuntimeCLI,
     build_busybox_rootfs,
     cgroup_dirs_of_session,
+    leftovers,
     make_bundle,
     mounts_under,
     pyoci_binary,
     remove_session_cgroups,
+    sh,
 )
 
 IS_ROOT = os.geteuid() == 0
@@ -62,8 +65,8 @@ def pyoci(workdir: Path) -> Iterator[RuntimeCLI]:
     rt = RuntimeCLI(pyoci_binary(), workdir / "state", workdir / "log.json", name="pyoci")
     yield rt
     rt.cleanup()
-    leftovers = [p.name for p in rt.root.iterdir()] if rt.root.exists() else []
-    assert not leftovers, f"state dirs left behind: {leftovers}"
+    problems = leftovers(rt, workdir)
+    assert not problems, f"left behind: {problems}"
 
 
 @pytest.fixture
@@ -86,6 +89,39 @@ def bundle_factory(workdir: Path, rootfs: Path) -> Callable[..., Bundle]:
         return make_bundle(workdir, rootfs, args, **kw)
 
     return factory
+
+
+class Runner:
+    """Runs busybox shell scripts as containers of one runtime (``run`` in the foreground)."""
+
+    def __init__(self, rt: RuntimeCLI, factory: Callable[..., Bundle]) -> None:
+        self.rt = rt
+        self.factory = factory
+        self.count = 0
+
+    def bundle(self, script: str, mutate: Any = None, **kw: Any) -> Bundle:
+        return self.factory(sh(script), mutate=mutate, **kw)
+
+    def __call__(
+        self, script: str, mutate: Any = None, *, check: bool = True, cid: str = "", **kw: Any
+    ) -> Result:
+        b = self.bundle(script, mutate, **kw)
+        self.count += 1
+        res = self.rt("run", "--bundle", str(b.path), cid or f"c{self.count}")
+        if check and res.code != 0:
+            raise AssertionError(f"{self.rt.name} run failed: {res}")
+        return res
+
+
+@pytest.fixture
+def run_sh(pyoci: RuntimeCLI, bundle_factory: Callable[..., Bundle]) -> Runner:
+    """``run_sh(script, mutate=...)``: run a shell script in a pyoci container."""
+    return Runner(pyoci, bundle_factory)
+
+
+@pytest.fixture
+def runc_sh(runc: RuntimeCLI, bundle_factory: Callable[..., Bundle]) -> Runner:
+    return Runner(runc, bundle_factory)
 
 
 @pytest.fixture(scope="session", autouse=True)

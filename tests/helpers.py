@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import uuid
 from pathlib import Path
 from typing import Any
@@ -121,10 +122,10 @@ def make_bundle(
 
 
 class Result:
-    def __init__(self, proc: subprocess.CompletedProcess[str]) -> None:
-        self.code = proc.returncode
-        self.out = proc.stdout
-        self.err = proc.stderr
+    def __init__(self, code: int, out: str, err: str) -> None:
+        self.code = code
+        self.out = out
+        self.err = err
 
     def __repr__(self) -> str:
         return f"Result(code={self.code}, out={self.out!r}, err={self.err!r})"
@@ -153,17 +154,27 @@ class RuntimeCLI:
         check: bool = False,
         stdin: int | None = None,
         env: dict[str, str] | None = None,
+        pass_fds: tuple[int, ...] = (),
+        preexec_fn: Any = None,
     ) -> Result:
-        proc = subprocess.run(
-            self.global_args() + list(args),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            input=input,
-            stdin=stdin if input is None else None,
-            env=env,
-        )
-        res = Result(proc)
+        # Files, not pipes: a container inherits the runtime's stdio (create, run -d)
+        # and would hold a pipe open long after the runtime has exited.
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            proc = subprocess.run(
+                self.global_args() + list(args),
+                stdout=out,
+                stderr=err,
+                timeout=timeout,
+                input=input.encode() if input is not None else None,
+                stdin=stdin if input is None else None,
+                env=env,
+                pass_fds=pass_fds,
+                preexec_fn=preexec_fn,
+            )
+            out.seek(0)
+            err.seek(0)
+            res = Result(proc.returncode, out.read().decode(errors="replace"),
+                         err.read().decode(errors="replace"))  # fmt: skip
         if check and res.code != 0:
             raise AssertionError(f"{self.name} {' '.join(args)} failed: {res}")
         return res
@@ -227,3 +238,142 @@ def remove_session_cgroups() -> None:
             d.rmdir()
         except OSError:
             pass
+
+
+# ------------------------------------------------------------ inspection helpers
+
+
+def sh(script: str) -> list[str]:
+    """Container args running ``script`` in busybox sh."""
+    return ["sh", "-c", script]
+
+
+def pids_with_cmdline(text: str) -> list[int]:
+    """Host pids whose command line contains ``text`` (e.g. a private --root)."""
+    found = []
+    needle = text.encode()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdline = f.read()
+        except OSError:
+            continue
+        if needle in cmdline:
+            found.append(int(entry))
+    return found
+
+
+def proc_status(pid: int | str = "self") -> dict[str, str]:
+    out = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            out[key] = value.strip()
+    return out
+
+
+def parse_status(text: str) -> dict[str, str]:
+    """``key: value`` lines (the format of /proc/PID/status) into a dict."""
+    out = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            out[key.strip()] = value.strip()
+    return out
+
+
+def _unescape_mount(s: str) -> str:
+    return s.encode().decode("unicode_escape") if "\\" in s else s
+
+
+class MountEntry:
+    """One line of /proc/PID/mountinfo."""
+
+    def __init__(self, line: str) -> None:
+        left, _, right = line.partition(" - ")
+        f = left.split()
+        self.root = _unescape_mount(f[3])
+        self.point = _unescape_mount(f[4])
+        self.options = set(f[5].split(","))
+        self.optional = f[6:]
+        r = right.split()
+        self.fstype = r[0]
+        self.source = r[1]
+        self.super_options = set(r[2].split(",")) if len(r) > 2 else set()
+
+    @property
+    def propagation(self) -> set[str]:
+        """{'shared', 'master', 'unbindable'} tags present (peer group numbers dropped)."""
+        return {tag.split(":")[0] for tag in self.optional}
+
+    def __repr__(self) -> str:
+        return (
+            f"MountEntry({self.point!r}, {self.fstype}, opts={sorted(self.options)}, "
+            f"super={sorted(self.super_options)}, optional={self.optional})"
+        )
+
+
+def parse_mountinfo(text: str) -> dict[str, MountEntry]:
+    """Mount point -> its (topmost) entry."""
+    out: dict[str, MountEntry] = {}
+    for line in text.splitlines():
+        if " - " in line:
+            e = MountEntry(line)
+            out[e.point] = e
+    return out
+
+
+def sections(text: str) -> dict[str, str]:
+    """Split output made of ``== name`` headers into {name: body}."""
+    out: dict[str, str] = {}
+    name = ""
+    for line in text.splitlines():
+        if line.startswith("== "):
+            name = line[3:].strip()
+            out[name] = ""
+        elif name:
+            out[name] += line + "\n"
+    return out
+
+
+def log_lines(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(ln) for ln in path.read_text().splitlines() if ln.strip()]
+
+
+def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.01) -> bool:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return bool(predicate())
+
+
+def cgroup_dirs_with_prefix(prefix: str) -> list[str]:
+    """Cgroup dirs of this session whose name starts with ``prefix`` (one test's bundles)."""
+    return [d for d in cgroup_dirs_of_session() if Path(d).name.startswith(prefix)]
+
+
+def leftovers(rt: RuntimeCLI, workdir: Path) -> list[str]:
+    """What a runtime left behind for one test: state dirs, processes, mounts, cgroups."""
+    problems = []
+    if rt.root.exists():
+        names = [p.name for p in rt.root.iterdir()]
+        if names:
+            problems.append(f"state dirs: {names}")
+    procs = pids_with_cmdline(str(rt.root))
+    if procs:
+        problems.append(f"processes: {procs}")
+    mounts = mounts_under(str(workdir))
+    if mounts:
+        problems.append(f"mounts: {mounts}")
+    cgroups = cgroup_dirs_with_prefix(workdir.name + "-")
+    if cgroups:
+        problems.append(f"cgroups: {cgroups}")
+    return problems

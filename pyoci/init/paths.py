@@ -36,40 +36,61 @@ def _components(path: str) -> list[str]:
 
 
 def mkdir_all_in_root(root_fd: int, path: str, mode: int = 0o755) -> int:
-    """Create every missing directory of ``path`` inside the rootfs; return an O_PATH fd."""
+    """Create every missing directory of ``path`` inside the rootfs; return an O_PATH fd.
+
+    A symlink met on the way (even a dangling or absolute one) is followed
+    inside the rootfs, as runc's securejoin does: its target is spliced into
+    the path and the walk restarts from the rootfs.
+    """
     try:
         return open_in_root(root_fd, path, os.O_PATH | os.O_DIRECTORY)
     except FileNotFoundError:
         pass
-    parts = _components(path)
-    # Find the deepest existing prefix (resolved in root), then create the rest
-    # one component at a time below it.
-    cur = os.dup(root_fd)
-    i = 0
-    while i < len(parts):
-        prefix = "/".join(parts[: i + 1])
-        try:
-            nxt = open_in_root(root_fd, prefix, os.O_PATH | os.O_DIRECTORY)
-        except FileNotFoundError:
-            break
-        os.close(cur)
-        cur = nxt
-        i += 1
-    try:
-        for name in parts[i:]:
-            if name == "..":
-                raise OSError(errno.EINVAL, "'..' in a path to create", path)
+    for _ in range(40):  # the kernel's MAXSYMLINKS
+        parts = _components(path)
+        # Find the deepest existing prefix (resolved in root), then create the rest
+        # one component at a time below it.
+        cur = os.dup(root_fd)
+        i = 0
+        while i < len(parts):
+            prefix = "/".join(parts[: i + 1])
             try:
-                os.mkdir(name, mode, dir_fd=cur)
-            except FileExistsError:
-                pass
-            nxt = native.openat2(cur, name, os.O_PATH | os.O_DIRECTORY, 0, BENEATH_STRICT)
+                nxt = open_in_root(root_fd, prefix, os.O_PATH | os.O_DIRECTORY)
+            except FileNotFoundError:
+                break
+            except BaseException:
+                os.close(cur)
+                raise
             os.close(cur)
             cur = nxt
-    except BaseException:
+            i += 1
+        try:
+            for j in range(i, len(parts)):
+                name = parts[j]
+                if name == "..":
+                    raise OSError(errno.EINVAL, "'..' in a path to create", path)
+                try:
+                    os.mkdir(name, mode, dir_fd=cur)
+                except FileExistsError:
+                    pass
+                try:
+                    nxt = native.openat2(cur, name, os.O_PATH | os.O_DIRECTORY, 0, BENEATH_STRICT)
+                except OSError as exc:
+                    if exc.errno != errno.ELOOP:
+                        raise
+                    target = os.readlink(name, dir_fd=cur)
+                    base = "" if target.startswith("/") else "/".join(parts[:j])
+                    path = "/".join([base, target, *parts[j + 1 :]])
+                    break
+                os.close(cur)
+                cur = nxt
+            else:
+                return cur
+        except BaseException:
+            os.close(cur)
+            raise
         os.close(cur)
-        raise
-    return cur
+    raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), path)
 
 
 def create_file_in_root(root_fd: int, path: str, mode: int = 0o644) -> int:

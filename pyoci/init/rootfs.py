@@ -104,6 +104,8 @@ class RootfsBuilder:
         self.console_slave = console_slave
         self.root_fd = -1
         self.steps: list[MountStep] = plan_mounts(config.get("mounts") or [], bundle)
+        # idmapped trees prepared by stage 1: {index in steps: detached tree fd}
+        self.mount_fds: dict[int, int] = {}
 
     # -- steps 1-2 ---------------------------------------------------------
     def prepare(self) -> None:
@@ -124,48 +126,48 @@ class RootfsBuilder:
 
     # -- step 3 ------------------------------------------------------------
     def mount_all(self) -> None:
-        for step in self.steps:
+        for i, step in enumerate(self.steps):
             try:
-                self._mount_one(step)
+                self._mount_one(step, self.mount_fds.pop(i, -1))
             except OSError as exc:
                 raise SetupError(
                     f"mount {step.source or step.fstype} to {step.destination}: "
                     f"{exc.strerror or exc}"
                 ) from None
 
-    def _mount_one(self, step: MountStep) -> None:
+    def _mount_one(self, step: MountStep, tree: int = -1) -> None:
         dest = step.destination if step.destination.startswith("/") else "/" + step.destination
         if step.is_bind:
-            self._mount_bind(step, dest)
+            self._mount_bind(step, dest, tree)
         elif step.fstype == "cgroup" or step.fstype == "cgroup2":
             self._mount_cgroup(step, dest)
         else:
             self._mount_fs(step, dest)
 
-    def _mount_bind(self, step: MountStep, dest: str) -> None:
+    def _mount_bind(self, step: MountStep, dest: str, tree: int = -1) -> None:
+        """Bind ``step.source`` (or the idmapped tree stage 1 prepared) onto ``dest``."""
         try:
-            st = os.stat(step.source)
+            st = os.stat(tree) if tree >= 0 else os.stat(step.source)
+            dst_fd = paths.ensure_mountpoint(self.root_fd, dest, stat.S_ISDIR(st.st_mode))
         except OSError as exc:
-            raise OSError(exc.errno, exc.strerror, step.source) from None
-        dst_fd = paths.ensure_mountpoint(self.root_fd, dest, stat.S_ISDIR(st.st_mode))
+            if tree >= 0:
+                os.close(tree)
+            raise OSError(exc.errno, exc.strerror, exc.filename or step.source) from None
         try:
-            flags = c.OPEN_TREE_CLONE | c.OPEN_TREE_CLOEXEC
-            if step.recursive:
-                flags |= c.AT_RECURSIVE
-            tree = native.open_tree(-100, step.source, flags)  # AT_FDCWD
+            if tree < 0:
+                flags = c.OPEN_TREE_CLONE | c.OPEN_TREE_CLOEXEC
+                if step.recursive:
+                    flags |= c.AT_RECURSIVE
+                tree = native.open_tree(-100, step.source, flags)  # AT_FDCWD
             try:
-                attr_set = mount_attrs(step.flags) | step.attr_set
-                attr_clr = step.attr_clr
-                if attr_set & c.MOUNT_ATTR__ATIME:
+                # ro, nosuid, ...: the mount itself, as runc's bind remount does
+                # (even for rbind); rro, rnosuid, ...: the whole tree.
+                attr_set = mount_attrs(step.flags)
+                attr_clr = 0
+                if attr_set & c.MOUNT_ATTR__ATIME or step.flags & c.MS_RELATIME:
                     attr_clr |= c.MOUNT_ATTR__ATIME
                 if attr_set or attr_clr:
-                    native.mount_setattr(
-                        tree,
-                        "",
-                        c.AT_EMPTY_PATH | (c.AT_RECURSIVE if step.recursive else 0),
-                        attr_set,
-                        attr_clr,
-                    )
+                    native.mount_setattr(tree, "", c.AT_EMPTY_PATH, attr_set, attr_clr)
                 if step.attr_set or step.attr_clr:
                     native.mount_setattr(
                         tree, "", c.AT_EMPTY_PATH | c.AT_RECURSIVE, step.attr_set, step.attr_clr
@@ -517,7 +519,7 @@ class RootfsBuilder:
         try:
             st = os.fstat(fd)
             if stat.S_ISDIR(st.st_mode):
-                mfd = self._fsmount("tmpfs", "tmpfs", c.MS_RDONLY, "size=0,mode=0")
+                mfd = self._fsmount("tmpfs", "tmpfs", c.MS_RDONLY, "")  # as runc: empty, 1777
             else:
                 mfd = _open_dev_null_tree()
             try:

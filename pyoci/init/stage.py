@@ -24,7 +24,7 @@ from pyoci.process import sync
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import NoReturn
+    from typing import Any, NoReturn
 
     from pyoci.process.plan import LaunchPlan
     from pyoci.process.sync import SyncSocket
@@ -54,6 +54,10 @@ def stage1(plan: LaunchPlan, sock: SyncSocket) -> NoReturn:
             os.close(fd)  # a flock is shared with every copy of its fd
         security.set_non_dumpable()
         namespaces = plan.namespaces()
+        if _wants_idmap(plan.config.get("mounts")):
+            from pyoci.init import idmapped
+
+            plan.mount_fds = idmapped.prepare(plan)  # in the host's namespaces
         joined: list[tuple[str, int]] = []
         for nstype in JOIN_ORDER:
             path = namespaces.get(nstype)
@@ -92,6 +96,14 @@ def stage1(plan: LaunchPlan, sock: SyncSocket) -> NoReturn:
     except BaseException as exc:
         _report(sock, exc)
     os._exit(0)
+
+
+def _wants_idmap(mounts: list[dict[str, Any]] | None) -> bool:
+    return any(
+        m.get("uidMappings") or m.get("gidMappings") or "idmap" in (m.get("options") or ())
+        or "ridmap" in (m.get("options") or ())
+        for m in mounts or ()
+    )  # fmt: skip
 
 
 def _become_root_in_userns() -> None:
@@ -167,6 +179,7 @@ def _init(plan: LaunchPlan, sock: SyncSocket) -> None:
         cgroup_ns=new_cgroupns,
         console_slave=None,
     )
+    builder.mount_fds = plan.mount_fds
     builder.prepare()
 
     state_json = sock.expect(sync.CGROUP_DONE)

@@ -41,8 +41,8 @@ __all__ = [
     "set_ctty",
     "set_winsize",
     "setdomainname",
-    "sethostname",
     "setgroups",
+    "sethostname",
     "setns",
     "umount2",
     "unshare",
@@ -196,9 +196,13 @@ def mount_setattr(
     attr_set: int = 0,
     attr_clr: int = 0,
     propagation: int = 0,
+    userns_fd: int = 0,
 ) -> None:
+    """``userns_fd``: the user namespace whose maps MOUNT_ATTR_IDMAP applies."""
     if (
-        lib.pyoci_mount_setattr(dirfd, os.fsencode(path), flags, attr_set, attr_clr, propagation)
+        lib.pyoci_mount_setattr(
+            dirfd, os.fsencode(path), flags, attr_set, attr_clr, propagation, userns_fd
+        )
         < 0
     ):
         raise _fail(path or "mount_setattr")

@@ -37,7 +37,7 @@ int pyoci_move_mount(int from_dirfd, const char *from_path, int to_dirfd,
                      const char *to_path, unsigned int flags);
 int pyoci_mount_setattr(int dirfd, const char *path, unsigned int flags,
                         uint64_t attr_set, uint64_t attr_clr,
-                        uint64_t propagation);
+                        uint64_t propagation, uint64_t userns_fd);
 int pyoci_fsopen(const char *fsname, unsigned int flags);
 int pyoci_fsconfig(int fd, unsigned int cmd, const char *key,
                    const char *value, int aux);
@@ -152,9 +152,9 @@ struct pyoci_mount_attr {
 
 static int pyoci_mount_setattr(int dirfd, const char *path, unsigned int flags,
                                uint64_t attr_set, uint64_t attr_clr,
-                               uint64_t propagation)
+                               uint64_t propagation, uint64_t userns_fd)
 {
-    struct pyoci_mount_attr attr = {attr_set, attr_clr, propagation, 0};
+    struct pyoci_mount_attr attr = {attr_set, attr_clr, propagation, userns_fd};
     return (int)syscall(SYS_mount_setattr, dirfd, path, flags, &attr,
                         sizeof(attr));
 }

@@ -34,7 +34,14 @@ class _Lib(Protocol):
         self, from_dirfd: int, from_path: bytes, to_dirfd: int, to_path: bytes, flags: int
     ) -> int: ...
     def pyoci_mount_setattr(
-        self, dirfd: int, path: bytes, flags: int, attr_set: int, attr_clr: int, propagation: int
+        self,
+        dirfd: int,
+        path: bytes,
+        flags: int,
+        attr_set: int,
+        attr_clr: int,
+        propagation: int,
+        userns_fd: int,
     ) -> int: ...
     def pyoci_fsopen(self, fsname: bytes, flags: int) -> int: ...
     def pyoci_fsconfig(self, fd: int, cmd: int, key: Any, value: Any, aux: int) -> int: ...

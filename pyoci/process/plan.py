@@ -10,9 +10,24 @@ if TYPE_CHECKING:
 class LaunchPlan:
     """Everything the stage-1 child and the init need, prepared by the parent."""
 
-    __slots__ = ("bundle", "config", "console_socket_fd", "container_id", "fifo_path",
-                 "listen_fds", "no_new_keyring", "no_pivot", "preserve_fds", "rootfs",
-                 "rootless", "seccomp", "state_dir", "tty_fd", "close_in_child")  # fmt: skip
+    __slots__ = (
+        "bundle",
+        "close_in_child",
+        "config",
+        "console_socket_fd",
+        "container_id",
+        "fifo_path",
+        "listen_fds",
+        "mount_fds",
+        "no_new_keyring",
+        "no_pivot",
+        "preserve_fds",
+        "rootfs",
+        "rootless",
+        "seccomp",
+        "state_dir",
+        "tty_fd",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -47,6 +62,8 @@ class LaunchPlan:
         self.tty_fd = -1
         # parent-only fds (the state lock): closed first thing in the child
         self.close_in_child: list[int] = []
+        # idmapped trees stage 1 prepared: {index in mounts: detached tree fd}
+        self.mount_fds: dict[int, int] = {}
 
     @property
     def linux(self) -> dict[str, Any]:
