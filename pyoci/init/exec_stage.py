@@ -149,6 +149,7 @@ def exec_process(plan: ExecPlan, sock: SyncSocket) -> NoReturn:
             preserve_fds=plan.preserve_fds,
             oom_score_adj=process.get("oomScoreAdj"),
             personality=linux.get("personality"),
+            seccomp=plan.seccomp is not None,
         )
         setup.apply()
         setup.exec(plan.seccomp)

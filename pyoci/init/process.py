@@ -91,6 +91,7 @@ class ProcessSetup:
         oom_score_adj: int | None = None,
         personality: dict[str, Any] | None = None,
         warn: Any = None,
+        seccomp: bool = True,
     ) -> None:
         self.process = process
         self.container_id = container_id
@@ -102,6 +103,9 @@ class ProcessSetup:
         self.oom_score_adj = oom_score_adj
         self.personality = personality
         self.warn = warn
+        self.seccomp = seccomp
+        self._caps: security.CapabilityPlan | None = None
+        self._held = 0
         self.path = ""
         self.env: dict[str, str] = {}
 
@@ -132,7 +136,17 @@ class ProcessSetup:
         umask = user.get("umask")
         os.umask(int(umask) if umask is not None else 0o022)
         self._chdir(proc.get("cwd") or "/")
+        self._caps = plan
+        if self.seccomp and not proc.get("noNewPrivileges"):
+            # seccomp(2) needs no_new_privs or CAP_SYS_ADMIN: without the first,
+            # hold the second until the filter is in (runc installs it before the
+            # capability drop instead, which the filter must then survive).
+            self._held = _CAP_SYS_ADMIN & ~plan.effective & permitted
+        final = (plan.effective, plan.permitted)
+        plan.effective |= self._held
+        plan.permitted |= self._held
         security.apply_capabilities(plan)
+        plan.effective, plan.permitted = final
         if proc.get("noNewPrivileges"):
             security.set_no_new_privs()
         env = env_list_to_dict(list(proc.get("env") or []))
@@ -186,10 +200,25 @@ class ProcessSetup:
 
             # imported before pivot_root (stage._preload)
             sys.modules["pyoci.seccomp.load"].install(seccomp)
+        self.release_held_capabilities()
         try:
             os.execve(self.path, args, self.env)
         except OSError as exc:
             raise SetupError(f'exec {args[0]!r}: {exc.strerror}') from None
+
+    def release_held_capabilities(self) -> None:
+        """Drop what ``apply`` held for installing seccomp: the final capability sets."""
+        plan = self._caps
+        if not self._held or plan is None:
+            return
+        try:
+            native.capset(plan.effective, plan.permitted, plan.inheritable)
+        except OSError as exc:
+            raise SetupError(f"capset after installing seccomp: {exc.strerror}") from None
+        self._held = 0
+
+
+_CAP_SYS_ADMIN = 1 << 21
 
 
 def wait_for_start(fifo_fd: int) -> None:
