@@ -151,8 +151,11 @@ def create(
     no_pivot: bool = False,
     no_new_keyring: bool = False,
     preserve_fds: int = 0,
+    console_fd: int = -1,
     _keep_pidfd: bool = False,
 ) -> model.ContainerState:
+    """``console_fd``: instead of ``console_socket``, an already-connected socket
+    (pyoci's own console proxy for ``run``); the caller keeps it."""
     from pyoci.spec.load import load_bundle
 
     config, bundle_abs, rootfs = load_bundle(bundle)
@@ -171,6 +174,7 @@ def create(
             no_pivot=no_pivot,
             no_new_keyring=no_new_keyring,
             preserve_fds=preserve_fds,
+            console_peer=console_fd,
         )
     except BaseException as exc:
         job.rollback()
@@ -182,6 +186,9 @@ def create(
         raise
     if job.init_pidfd >= 0 and not _keep_pidfd:
         os.close(job.init_pidfd)
+    # Only after success: podman parses its runtime log as one JSON object (the
+    # error); engines' tests look for this line to know pyoci ran.
+    log.info(f"pyoci create {container_id}")
     return state
 
 
@@ -196,6 +203,7 @@ def _create(
     no_pivot: bool,
     no_new_keyring: bool,
     preserve_fds: int,
+    console_peer: int = -1,
 ) -> model.ContainerState:
     from pyoci.process import sync
     from pyoci.process.plan import LaunchPlan
@@ -252,11 +260,20 @@ def _create(
 
         seccomp = compile_profile(linux["seccomp"])
 
+    terminal = bool((config.get("process") or {}).get("terminal"))
     console_fd = -1
     if console_socket is not None:
+        if not terminal:
+            raise SetupError(  # runc's wording
+                "cannot use console socket if pyoci will not detach or allocate tty"
+            )
         console_fd = _connect_console(console_socket)
-    elif (config.get("process") or {}).get("terminal"):
-        raise SetupError("process.terminal is true: --console-socket is required")
+    elif terminal and console_peer >= 0:
+        console_fd = os.dup(console_peer)
+    elif terminal:
+        raise SetupError(
+            "cannot allocate tty if pyoci will detach without setting console socket"
+        )
 
     listen_fds = 0
     if os.environ.get("LISTEN_FDS", "").isdigit():
@@ -628,20 +645,38 @@ def run(
 
     if not detach and subreaper:
         native.prctl(c.PR_SET_CHILD_SUBREAPER, 1)
-    create(
-        opts,
-        container_id,
-        bundle,
-        pid_file=pid_file,
-        console_socket=console_socket,
-        no_pivot=no_pivot,
-        no_new_keyring=no_new_keyring,
-        preserve_fds=preserve_fds,
-    )
+    proxy = None
+    if console_socket is None and not detach:
+        # with process.terminal, the caller's terminal is wired to the pty
+        from pyoci.console_proxy import ConsoleProxy
+
+        proxy = ConsoleProxy()
+    try:
+        create(
+            opts,
+            container_id,
+            bundle,
+            pid_file=pid_file,
+            console_socket=console_socket,
+            no_pivot=no_pivot,
+            no_new_keyring=no_new_keyring,
+            preserve_fds=preserve_fds,
+            console_fd=proxy.child_fd if proxy is not None else -1,
+        )
+    except BaseException:
+        if proxy is not None:
+            proxy.close()
+        raise
     record: dict[str, Any] = {}
     try:
         _cdir, record, _status = load(opts, container_id)
         init_pid = int(record["pid"])
+        if proxy is not None:
+            if ((record.get("config") or {}).get("process") or {}).get("terminal"):
+                proxy.receive_master()
+            else:
+                proxy.close()
+                proxy = None
         if not detach:
             def forward(signum: int, _frame: object) -> None:
                 try:
@@ -653,6 +688,8 @@ def run(
                 _signal.signal(signum, forward)
         start(opts, container_id)
     except BaseException:
+        if proxy is not None:
+            proxy.close()
         try:
             delete(opts, container_id, force=True)
         except PyociError:
@@ -660,6 +697,11 @@ def run(
         raise
     if detach:
         return 0
+    if proxy is not None:
+        try:
+            proxy.pump_until_exit(init_pid)
+        finally:
+            proxy.close()
     code = _wait_init(init_pid, subreaper)
     if not keep:
         delete(opts, container_id, force=True)

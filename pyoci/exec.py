@@ -6,7 +6,7 @@ import copy
 import os
 
 from pyoci import log
-from pyoci.errors import ConfigError, ContainerNotRunning, InvalidState, SetupError
+from pyoci.errors import ConfigError, InvalidState, SetupError
 from pyoci.state import model
 
 TYPE_CHECKING = False
@@ -112,7 +112,7 @@ def exec_process(
 
     _cdir, record, status = load(opts, container_id)
     if status == model.STOPPED:
-        raise ContainerNotRunning(container_id)
+        raise InvalidState("cannot exec in a stopped container")  # runc's wording
     if status == model.PAUSED:
         raise InvalidState("cannot exec in a paused container")
     if not model.can_exec(status):
@@ -133,14 +133,16 @@ def exec_process(
         if console_socket is not None:
             console_fd = _connect_console(console_socket)
         elif detach:
-            raise SetupError("exec --tty --detach needs --console-socket")
+            raise SetupError(  # runc's wording
+                "cannot allocate tty if pyoci will detach without setting console socket"
+            )
         else:
             from pyoci.console_proxy import ConsoleProxy
 
             proxy = ConsoleProxy()
             console_fd = proxy.child_fd
     elif console_socket is not None:
-        raise SetupError("--console-socket given but the process has no terminal (use --tty)")
+        raise SetupError("cannot use console socket if pyoci will not detach or allocate tty")
 
     plan = ExecPlan(
         container_id=container_id,

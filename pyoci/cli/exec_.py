@@ -57,6 +57,17 @@ STOP_AFTER = 2
 
 
 def run(ctx: Context, p: Parsed) -> int:
+    from pyoci.errors import PyociError
+
+    try:
+        return _run(ctx, p)
+    except PyociError as exc:
+        # as runc: 255 when exec itself failed, so a process's own 1 stays distinct
+        exc.exit_code = 255
+        raise
+
+
+def _run(ctx: Context, p: Parsed) -> int:
     need_args("exec", p.args, minimum=1)
     from pyoci import container
     from pyoci import exec as pexec
