@@ -423,13 +423,22 @@ def state(opts: RuntimeOptions, container_id: str) -> model.ContainerState:
 
 
 def list_containers(opts: RuntimeOptions) -> list[model.ContainerState]:
+    """Every container under the root; ``owner`` is the user owning its state dir (as runc)."""
+    import pwd
+
     out = []
     store = StateStore(opts.root)
     for cid in store.ids():
         try:
-            out.append(state(opts, cid))
-        except ContainerNotFound:
+            st = state(opts, cid)
+            uid = os.stat(f"{store.root}/{cid}").st_uid
+        except (ContainerNotFound, FileNotFoundError):
             continue
+        try:
+            st.owner = pwd.getpwuid(uid).pw_name
+        except KeyError:
+            st.owner = f"#{uid}"
+        out.append(st)
     return out
 
 

@@ -66,9 +66,17 @@ def loads(text: str | bytes) -> Any:
         value, end = _scan(text, pos)
     except StopIteration as exc:
         raise JSONError(f"expecting value at {_line_col(text, exc.value)}") from None
-    except ValueError as exc:  # _json raises JSONDecodeError-like ValueErrors
-        msg = exc.args[0] if exc.args else "invalid JSON"
-        raise JSONError(str(msg)) from None
+    except (ValueError, SystemError):
+        # _json builds its error from json.decoder, which is not imported here
+        # (SystemError "returned NULL without setting an exception"): only on
+        # this error path, let the json package say what and where.
+        import json
+
+        try:
+            json.loads(text)
+        except ValueError as exc:
+            raise JSONError(str(exc)) from None
+        raise JSONError("invalid JSON") from None
     while end < n and text[end] in _WS:
         end += 1
     if end != n:

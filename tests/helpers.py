@@ -131,6 +131,20 @@ class Result:
         return f"Result(code={self.code}, out={self.out!r}, err={self.err!r})"
 
 
+def _fd_setup(fds: dict[int, int], then: Any) -> Any:
+    """A preexec_fn placing fds at given numbers (close_fds is off: the rest is CLOEXEC)."""
+
+    def setup() -> None:
+        high = {target: os.dup(src) for target, src in fds.items()}  # no clobbering
+        for target, fd in high.items():
+            os.dup2(fd, target, inheritable=True)
+            os.close(fd)
+        if then is not None:
+            then()
+
+    return setup
+
+
 class RuntimeCLI:
     """Runs one OCI runtime binary with its own state root and log file."""
 
@@ -154,22 +168,25 @@ class RuntimeCLI:
         check: bool = False,
         stdin: int | None = None,
         env: dict[str, str] | None = None,
-        pass_fds: tuple[int, ...] = (),
+        fds: dict[int, int] | None = None,
         preexec_fn: Any = None,
+        stdout: Any = None,
     ) -> Result:
+        """Run the runtime; ``fds`` = {fd number in the runtime: fd here} to hand it;
+        ``stdout``: a file for the runtime's (and so the container's) stdout."""
         # Files, not pipes: a container inherits the runtime's stdio (create, run -d)
         # and would hold a pipe open long after the runtime has exited.
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
             proc = subprocess.run(
                 self.global_args() + list(args),
-                stdout=out,
+                stdout=out if stdout is None else stdout,
                 stderr=err,
                 timeout=timeout,
                 input=input.encode() if input is not None else None,
                 stdin=stdin if input is None else None,
                 env=env,
-                pass_fds=pass_fds,
-                preexec_fn=preexec_fn,
+                close_fds=not fds,
+                preexec_fn=_fd_setup(fds, preexec_fn) if fds else preexec_fn,
             )
             out.seek(0)
             err.seek(0)
@@ -364,7 +381,7 @@ def leftovers(rt: RuntimeCLI, workdir: Path) -> list[str]:
     """What a runtime left behind for one test: state dirs, processes, mounts, cgroups."""
     problems = []
     if rt.root.exists():
-        names = [p.name for p in rt.root.iterdir()]
+        names = [p.name for p in rt.root.iterdir() if not p.name.startswith(".")]  # .cache
         if names:
             problems.append(f"state dirs: {names}")
     procs = pids_with_cmdline(str(rt.root))

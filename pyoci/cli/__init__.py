@@ -153,6 +153,10 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:  # an unexpected system error: still one clear line
         where = f": {exc.filename}" if exc.filename else ""
         return _fail(PyociError(f"{exc.strerror or exc}{where}"))
+    except Exception as exc:  # a bug: still one line (and the traceback with --debug)
+        if log._debug:
+            raise
+        return _fail(PyociError(f"internal error: {type(exc).__name__}: {exc}"))
 
 
 def _fail(exc: PyociError) -> int:
