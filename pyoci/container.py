@@ -10,6 +10,7 @@ import os
 
 from pyoci import jsonio, log
 from pyoci.errors import (
+    CgroupError,
     ContainerNotFound,
     ContainerNotRunning,
     InvalidState,
@@ -509,13 +510,18 @@ def _release_init(cdir: ContainerDir, record: dict[str, Any]) -> None:
 
 def kill(opts: RuntimeOptions, container_id: str, signal: int, all_processes: bool = False) -> None:
     _cdir, record, status = load(opts, container_id)
-    if not model.can_kill(status):
-        raise ContainerNotRunning(container_id)
-    if all_processes and record.get("cgroup"):
+    if all_processes and record.get("cgroup") and status != model.CREATING:
+        # Every process in the cgroup, even when the init is gone (as runc:
+        # without its own PID namespace a container's processes outlive it).
         from pyoci.cgroups.manager import manager_from_record
 
-        manager_from_record(record["cgroup"]).kill_all(signal)
+        mgr = manager_from_record(record["cgroup"])
+        if status == model.STOPPED and not mgr.pids():
+            raise ContainerNotRunning(container_id)
+        mgr.kill_all(signal)
         return
+    if not model.can_kill(status):
+        raise ContainerNotRunning(container_id)
     _signal_init(record, signal)
 
 
@@ -602,20 +608,10 @@ def _stop_everything(record: dict[str, Any]) -> None:
 
 
 def _destroy(cdir: ContainerDir, record: dict[str, Any]) -> None:
-    import time
-
     if record.get("cgroup"):
         from pyoci.cgroups.manager import manager_from_record
 
-        mgr = manager_from_record(record["cgroup"])
-        for attempt in range(50):
-            try:
-                mgr.destroy()
-                break
-            except (OSError, PyociError) as exc:
-                if attempt == 49:
-                    log.warning(f"remove cgroup: {exc}")
-                time.sleep(0.01)
+        _remove_cgroup(manager_from_record(record["cgroup"]))
     config = record.get("config") or {}
     cdir.remove()
     if (config.get("hooks") or {}).get("poststop"):
@@ -625,6 +621,41 @@ def _destroy(cdir: ContainerDir, record: dict[str, Any]) -> None:
             config, "poststop", _hook_state(record, model.STOPPED), warn_only=True
         ):
             log.warning(w)
+
+
+def _remove_cgroup(mgr: CgroupManager, timeout: float = 10.0) -> None:
+    """Remove the container's cgroup.  Whatever is still in it is killed first
+    (runc does the same for a container without its own PID namespace; exec'd
+    processes may also still be exiting).  If it cannot be removed, raise: the
+    state stays, and a later ``delete`` tries again (never a leftover cgroup)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    delay = 0.001
+    killed = False
+    while True:
+        try:
+            left = mgr.pids()
+        except OSError:
+            left = []
+        if not left:
+            try:
+                mgr.destroy()
+                return
+            except (OSError, PyociError) as exc:
+                problem = str(exc)
+        else:
+            problem = f"{len(left)} process(es) still in it: {left[:5]}"
+            if not killed or delay >= 0.05:
+                try:
+                    mgr.kill_all(9)
+                    killed = True
+                except (OSError, PyociError) as exc:
+                    log.warning(f"kill the processes left in the cgroup: {exc}")
+        if time.monotonic() > deadline:
+            raise CgroupError(f"cannot remove the container's cgroup: {problem}")
+        time.sleep(delay)
+        delay = min(delay * 2, 0.1)
 
 
 # ------------------------------------------------------------------------ run

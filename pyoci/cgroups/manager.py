@@ -428,11 +428,15 @@ class FsManager:
         if signal == SIGKILL and self.unified is not None:
             try:
                 _write(f"{self.unified}/cgroup.kill", "1")
-                return
             except FileNotFoundError:
                 pass  # kernel < 5.14
             except OSError as err:
                 raise CgroupError(f"cannot kill cgroup {self.unified}: {err.strerror}") from err
+            else:
+                # Hybrid: a task frozen by the v1 freezer dies only once thawed.
+                if "freezer" in self.v1 and self.is_frozen():
+                    self.thaw()
+                return
         can_freeze = self._has_freezer()
         was_frozen = can_freeze and self.is_frozen()
         froze = False
