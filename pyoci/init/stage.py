@@ -182,11 +182,18 @@ def _init(plan: LaunchPlan, sock: SyncSocket) -> None:
     builder.mount_fds = plan.mount_fds
     builder.prepare()
 
-    state_json = sock.expect(sync.CGROUP_DONE)
-    if new_cgroupns:
-        native.unshare(c.CLONE_NEWCGROUP)
+    # The parent moves us into the container's cgroup meanwhile (a first v1
+    # migration can take ~10-20 ms): mount what does not depend on it, and
+    # wait for CGROUP_DONE only before the cgroup namespace and cgroupfs.
+    state: list[bytes] = []
 
-    builder.mount_all()
+    def join_cgroup() -> None:
+        state.append(sock.expect(sync.CGROUP_DONE))
+        if new_cgroupns:
+            native.unshare(c.CLONE_NEWCGROUP)
+
+    builder.mount_all(before_cgroup=join_cgroup)
+    state_json = state[0]
     slave = -1
     if process.get("terminal"):
         slave = console.open_pty(plan, builder)

@@ -10,7 +10,9 @@ U     USERNS_READY     S→P    S unshared its user namespace; P writes
                               uid_map/gid_map of S (payload: S's pid)
 M     MAPS_DONE        P→S    maps written; S may setresuid(0) and go on
 P     INIT_PID         S→P    S forked I; payload: I's pid (host view)
-C     CGROUP_DONE      P→I    I was moved into its cgroup; payload: the
+C     CGROUP_DONE      P→I    I was moved into its cgroup (P does it while
+                              I mounts; I waits only before its cgroup
+                              namespace and cgroupfs); payload: the
                               state JSON hooks get (status creating)
 H     HOOKS_REQUEST    I→P    rootfs mounted, before pivot_root: P runs the
                               prestart and createRuntime hooks
