@@ -78,3 +78,11 @@ if TYPE_CHECKING:
 
         def dirs(self) -> list[str]:
             """One directory per hierarchy: what ``add_process`` writes to."""
+
+
+def cgroup_features() -> dict[str, bool]:
+    """``linux.cgroup`` of the features document: what this build supports
+    (as runc reports it: capabilities of the runtime, not of this host).  The
+    cgroupfs manager drives v1, v2 and hybrid hosts and writes ``rdma.max``;
+    the systemd driver (``--systemd-cgroup``) is not implemented."""
+    return {"v1": True, "v2": True, "systemd": False, "systemdUser": False, "rdma": True}
