@@ -13,7 +13,7 @@ import os
 
 from pyoci import native
 from pyoci.errors import SetupError
-from pyoci.init import lsm, security
+from pyoci.init import lsm, procfs, security
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -191,15 +191,26 @@ class ProcessSetup:
     def _apply_lsm(self, proc: dict[str, Any]) -> None:
         lsm.apply_process_labels(proc)
 
-    def exec(self, seccomp: Any = None) -> None:
-        """Reset signals, install seccomp last, execve.  Never returns."""
+    def exec(self, seccomp: Any = None, on_listener: Any = None) -> None:
+        """Reset signals, install seccomp last, execve.  Never returns.
+
+        A NOTIFY filter's listener fd goes to ``on_listener(fd)`` (which hands
+        it to the parent and waits for its answer) before execve.
+        """
         args = list(self.process.get("args") or [])
         native.reset_signals()
         if seccomp is not None:
             import sys
 
             # imported before pivot_root (stage._preload)
-            sys.modules["pyoci.seccomp.load"].install(seccomp)
+            listener = sys.modules["pyoci.seccomp.load"].install(seccomp)
+            if listener is not None:
+                try:
+                    if on_listener is None:
+                        raise SetupError("seccomp: nowhere to send the listener fd")
+                    on_listener(listener)
+                finally:
+                    os.close(listener)
         self.release_held_capabilities()
         try:
             os.execve(self.path, args, self.env)
@@ -222,18 +233,23 @@ _CAP_SYS_ADMIN = 1 << 21
 
 
 def wait_for_start(fifo_fd: int) -> None:
-    """Block until ``start`` opens exec.fifo, then tell it we are going."""
-    path = f"/proc/self/fd/{fifo_fd}"
+    """Block until ``start`` opens exec.fifo, then tell it we are going.
+
+    The fifo is reopened through the verified procfs handle, not the
+    container's /proc (which may be missing, or a fake tree with a file at
+    ``self/fd/N`` that would let the process run before ``start``).
+    """
+    proc = procfs.handle()
     while True:
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+            fd = proc.reopen_own_fd(fifo_fd, os.O_WRONLY)
             break
         except InterruptedError:
             continue
         except OSError as exc:
             if exc.errno == errno.EINTR:
                 continue
-            raise SetupError(f"open exec fifo: {exc.strerror} (is /proc mounted?)") from None
+            raise SetupError(f"open exec fifo: {exc.strerror}") from None
     try:
         os.write(fd, b"0")
     finally:

@@ -18,7 +18,7 @@ import stat
 
 from pyoci import native
 from pyoci.errors import SetupError
-from pyoci.init import paths
+from pyoci.init import lsm, paths, procfs
 from pyoci.init.mountplan import MountStep, plan_mounts
 from pyoci.native import consts as c
 
@@ -104,12 +104,14 @@ class RootfsBuilder:
         self.cgroup_ns = cgroup_ns
         self.console_slave = console_slave
         self.root_fd = -1
+        self.mount_label = ""  # linux.mountLabel, checked by prepare()
         self.steps: list[MountStep] = plan_mounts(config.get("mounts") or [], bundle)
         # idmapped trees prepared by stage 1: {index in steps: detached tree fd}
         self.mount_fds: dict[int, int] = {}
 
     # -- steps 1-2 ---------------------------------------------------------
     def prepare(self) -> None:
+        self.mount_label = lsm.mount_label(self.linux)  # NotSupported without SELinux
         prop = _PROPAGATION.get(self.linux.get("rootfsPropagation", ""), c.MS_SLAVE)
         # Whatever happens from now on stays in our mount namespace.
         native.mount(None, "/", None, c.MS_REC | (c.MS_SLAVE if prop == c.MS_SHARED else prop))
@@ -233,6 +235,9 @@ class RootfsBuilder:
         fsfd = native.fsopen(fstype)
         try:
             native.fsconfig_string(fsfd, "source", source or fstype)
+            context = lsm.mount_context(fstype, data, self.mount_label)
+            if context is not None:
+                native.fsconfig_string(fsfd, "context", context)
             for flag, key in _SB_FLAG_KEYS:
                 if flags & flag:
                     native.fsconfig_string(fsfd, key, None)
@@ -428,11 +433,18 @@ class RootfsBuilder:
         os.symlink("pts/ptmx", "ptmx", dir_fd=dev_fd)
 
     def _bind_console(self, slave_fd: int) -> None:
-        target = paths.create_file_in_root(self.root_fd, "/dev/console")
+        """Bind the pty slave (the fd itself) on /dev/console, verified first.
+
+        CVE-2025-52565 shape: /dev/console (or /dev) in the container's image
+        may be a symlink to, say, a procfs file; the target must be a plain
+        file or character device that is /dev/console itself, not on procfs
+        or sysfs, and the source the pts device we opened.
+        """
+        src = os.fstat(slave_fd)
+        if not stat.S_ISCHR(src.st_mode) or not 136 <= os.major(src.st_rdev) <= 143:
+            raise SetupError("console: the pty slave is not a /dev/pts device")
+        target = _open_console_target(self.root_fd)
         try:
-            st = os.fstat(target)
-            if not stat.S_ISREG(st.st_mode) and not stat.S_ISCHR(st.st_mode):
-                raise SetupError("/dev/console: not a file or character device")
             tree = native.open_tree(
                 slave_fd, "", c.OPEN_TREE_CLONE | c.OPEN_TREE_CLOEXEC | c.AT_EMPTY_PATH
             )
@@ -474,6 +486,7 @@ class RootfsBuilder:
         if self.root_fd >= 0:
             os.close(self.root_fd)
         self.root_fd = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        procfs.root_changed()
 
     # -- step 7 ------------------------------------------------------------
     def finalize(self) -> None:
@@ -541,6 +554,36 @@ class RootfsBuilder:
             raise SetupError(f"masked path {path}: {exc.strerror}") from None
         finally:
             os.close(fd)
+
+
+def _open_console_target(root_fd: int) -> int:
+    """An O_PATH fd of /dev/console (created if missing), never through a symlink."""
+    dev = paths.mkdir_all_in_root(root_fd, "/dev")
+    try:
+        if native.fstatfs_type(dev) in (c.PROC_SUPER_MAGIC, c.SYSFS_MAGIC):
+            raise SetupError("/dev is on procfs or sysfs: refusing to mount the console there")
+        flags = os.O_PATH | os.O_NOFOLLOW
+        try:
+            target = native.openat2(dev, "console", flags, 0, paths.BENEATH_STRICT)
+        except FileNotFoundError:
+            create = os.O_CREAT | os.O_EXCL | os.O_RDONLY | os.O_NOFOLLOW
+            fd = native.openat2(dev, "console", create, 0o644, paths.BENEATH_STRICT)
+            os.close(fd)
+            target = native.openat2(dev, "console", flags, 0, paths.BENEATH_STRICT)
+    finally:
+        os.close(dev)
+    try:
+        st = os.fstat(target)
+        if stat.S_ISLNK(st.st_mode):
+            raise SetupError("/dev/console is a symlink: refusing to mount the console on it")
+        if not stat.S_ISREG(st.st_mode) and not stat.S_ISCHR(st.st_mode):
+            raise SetupError("/dev/console: not a file or character device")
+        if native.fstatfs_type(target) in (c.PROC_SUPER_MAGIC, c.SYSFS_MAGIC):
+            raise SetupError("/dev/console is on procfs or sysfs: refusing to mount on it")
+    except BaseException:
+        os.close(target)
+        raise
+    return target
 
 
 def _open_dev_null_tree() -> int:

@@ -159,6 +159,8 @@ def _init(plan: LaunchPlan, sock: SyncSocket) -> None:
     _preload(plan)
     from pyoci import hooks
     from pyoci.init import console, procfs
+
+    procfs.handle()  # a private procfs, made before the container's mounts exist
     from pyoci.init.process import ProcessSetup, wait_for_start
     from pyoci.init.rootfs import RootfsBuilder
 

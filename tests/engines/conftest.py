@@ -1,0 +1,221 @@
+"""Real container engines driving the runtime: containerd (through its runc shim and
+``ctr``) and podman (through conmon).
+
+Every engine runs on private sockets and state directories under TEST_TMP, is
+started by a fixture and stopped by pid afterwards.  Each flow is parametrized
+over the runtime binary: ``pyoci`` (under test) and ``runc`` (the same flow with
+the reference runtime checks the test itself).  ``assert_ran_under`` proves the
+container went through the binary we named, not a fallback.
+
+Known side effects outside TEST_TMP, both the engines' own and removed by them:
+containerd's shim sockets live in /run/containerd/s (hard-coded), podman's
+runtime calls without global flags keep state in the runtime's default root
+(/run/pyoci, /run/runc) until the container is removed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import CGROUP_PARENT, SESSION, pids_with_cmdline, pyoci_binary, wait_for
+
+TEST_TMP = Path(os.environ.get("PYOCI_TEST_TMP", "/tmp/pyoci-tests"))
+
+
+class Result:
+    def __init__(self, code: int, out: str, err: str) -> None:
+        self.code = code
+        self.out = out
+        self.err = err
+
+    @classmethod
+    def of(cls, proc: subprocess.CompletedProcess[str]) -> Result:
+        return cls(proc.returncode, proc.stdout, proc.stderr)
+
+    def __repr__(self) -> str:
+        return f"Result(code={self.code}, out={self.out!r}, err={self.err!r})"
+
+
+class Runtime:
+    """The OCI runtime binary an engine is told to use."""
+
+    def __init__(self, name: str, path: str) -> None:
+        self.name = name
+        self.path = path
+
+    def __repr__(self) -> str:
+        return self.name
+
+    @property
+    def default_root(self) -> Path:
+        """Where it keeps state when called without --root (as podman does)."""
+        return Path(f"/run/{self.name}")
+
+
+@pytest.fixture(params=["pyoci", "runc"])
+def runtime(request: pytest.FixtureRequest) -> Runtime:
+    if request.param == "pyoci":
+        return Runtime("pyoci", pyoci_binary())
+    found = shutil.which("runc")
+    if found is None:
+        pytest.skip("runc is not installed (Debian package runc): the reference run is skipped")
+    return Runtime("runc", found)
+
+
+def marker_lines(log: Path, cid: str) -> list[dict[str, Any]]:
+    """pyoci's ``pyoci create ID`` info line(s) in a runtime log file."""
+    if not log.exists():
+        return []
+    out = []
+    for line in log.read_text().splitlines():
+        try:
+            doc = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(doc, dict) and doc.get("msg") == f"pyoci create {cid}":
+            out.append(doc)
+    return out
+
+
+def assert_ran_under(runtime: Runtime, log: Path, cid: str) -> None:
+    """The runtime log of the container proves which binary created it."""
+    found = marker_lines(log, cid)
+    if runtime.name == "pyoci":
+        assert len(found) == 1, f"no 'pyoci create {cid}' line in {log}: pyoci did not run"
+        assert found[0]["level"] == "info"
+    else:
+        assert not found, f"{runtime.name} run wrote pyoci's marker in {log}"
+
+
+def error_lines(log: Path) -> list[str]:
+    if not log.exists():
+        return []
+    return [ln for ln in log.read_text().splitlines() if '"level":"error"' in ln.replace(" ", "")]
+
+
+class Gate:
+    """A directory bind-mounted at /gate: the container waits for /gate/go.
+
+    Lets a test look at the engine's state (the runtime log, which the engine
+    deletes with the task) while the container is still there."""
+
+    WAIT = "while [ ! -e /gate/go ]; do sleep 0.05; done"
+
+    def __init__(self, base: Path) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="gate-", dir=base))
+        os.chmod(self.dir, 0o777)
+
+    def open(self) -> None:
+        (self.dir / "go").write_text("")
+
+
+def start_reading(cmd: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        cmd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+
+
+def read_until(proc: subprocess.Popen[bytes], text: bytes, timeout: float = 30) -> bytes:
+    """Read proc's stdout until ``text`` shows up (or fail with what came)."""
+    assert proc.stdout is not None
+    fd = proc.stdout.fileno()
+    got = b""
+    deadline = time.monotonic() + timeout
+    while text not in got:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        ready, _, _ = select.select([fd], [], [], left)
+        if not ready:
+            break
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            break
+        got += chunk
+    assert text in got, f"{text!r} not seen in {got!r}"
+    return got
+
+
+def finish(proc: subprocess.Popen[bytes], seen: bytes = b"", timeout: float = 60) -> Result:
+    out, err = proc.communicate(timeout=timeout)
+    return Result(proc.returncode, (seen + out).decode(errors="replace"), err.decode())
+
+
+def under_script(cmd: list[str]) -> list[str]:
+    """``cmd`` with a controlling terminal: util-linux script, output to stdout only."""
+    if shutil.which("script") is None:
+        pytest.skip("script is not installed (Debian package bsdutils)")
+    import shlex
+
+    return ["script", "-qec", shlex.join(cmd), "/dev/null"]
+
+
+def stop_pid(proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+
+
+def kill_leftover_pids(needle: str) -> list[int]:
+    """Kill (by pid) processes whose command line names one of our private paths."""
+    pids = pids_with_cmdline(needle)
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return pids
+
+
+def remove_cgroups_named(prefix: str) -> None:
+    """rmdir the (empty) cgroups an engine left under our session parent."""
+    base = Path("/sys/fs/cgroup")
+    for hier in base.iterdir() if base.exists() else []:
+        top = hier / CGROUP_PARENT.lstrip("/")
+        if not top.is_dir():
+            continue
+        for d in sorted(top.rglob(f"{prefix}*"), key=lambda p: -len(p.parts)):
+            if d.is_dir():
+                for sub in sorted(
+                    (p for p in d.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)
+                ):
+                    try:
+                        sub.rmdir()
+                    except OSError:
+                        pass
+                try:
+                    d.rmdir()
+                except OSError:
+                    pass
+
+
+@pytest.fixture(scope="session")
+def engine_base() -> Iterator[Path]:
+    TEST_TMP.mkdir(parents=True, exist_ok=True)
+    d = Path(tempfile.mkdtemp(prefix=f"eng-{SESSION[:4]}-", dir=TEST_TMP))
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def wait_file(path: Path, timeout: float = 20) -> None:
+    assert wait_for(path.exists, timeout), f"{path} did not appear in {timeout}s"
