@@ -98,16 +98,20 @@ def join_session_keyring(container_id: str) -> None:
 
 
 def set_oom_score_adj(value: int) -> None:
+    """Our own oom_score_adj, through a verified procfs handle (``procfs``)."""
+    from pyoci.init.procfs import ProcFS
+
+    proc = ProcFS.at("/proc")
     try:
-        fd = os.open("/proc/self/oom_score_adj", os.O_WRONLY | os.O_CLOEXEC)
-    except OSError as exc:
-        raise SetupError(f"oom_score_adj: {exc.strerror}") from None
-    try:
-        os.write(fd, str(value).encode())
+        fd = proc.open(f"{proc.self_pid()}/oom_score_adj", os.O_WRONLY)
+        try:
+            os.write(fd, str(value).encode())
+        finally:
+            os.close(fd)
     except OSError as exc:
         raise SetupError(f"set oom_score_adj to {value}: {exc.strerror}") from None
     finally:
-        os.close(fd)
+        proc.close()
 
 
 class CapabilityPlan:
