@@ -257,9 +257,9 @@ def _create(
 
     seccomp = None
     if linux.get("seccomp"):
-        from pyoci.seccomp.compile import compile_profile
+        from pyoci.seccomp.cache import compile_cached
 
-        seccomp = compile_profile(linux["seccomp"])
+        seccomp = compile_cached(linux["seccomp"], f"{job.opts.root}/.cache/seccomp")
 
     terminal = bool((config.get("process") or {}).get("terminal"))
     console_fd = -1

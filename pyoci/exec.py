@@ -122,11 +122,9 @@ def exec_process(
     namespaces = [ns["type"] for ns in linux.get("namespaces") or []]
     seccomp = None
     if linux.get("seccomp"):
-        from pyoci.seccomp.compile import compile_profile
+        from pyoci.seccomp.cache import compile_cached
 
-        seccomp = compile_profile(linux["seccomp"])
-        if seccomp.needs_listener:
-            seccomp = None  # the agent already holds the container's listener
+        seccomp = compile_cached(linux["seccomp"], f"{opts.root}/.cache/seccomp")
     proxy = None
     console_fd = -1
     if process.get("terminal"):
@@ -182,11 +180,23 @@ def exec_process(
         parent_sock.send(sync.CGROUP_DONE)
         if proxy is not None:
             proxy.receive_master()
-        # EOF: execve happened (the socket is close-on-exec); else one ERROR line
-        try:
-            kind, msg, _fd = parent_sock.recv()
-        except sync.SyncError:
-            kind, msg = b"", b""
+        # EOF: execve happened (the socket is close-on-exec); else one ERROR line,
+        # or first the listener fd of its seccomp filter for the agent
+        while True:
+            try:
+                kind, msg, fd = parent_sock.recv()
+            except sync.SyncError:
+                kind, msg, fd = b"", b"", -1
+            if kind != sync.SECCOMP_FD:
+                if fd >= 0:
+                    os.close(fd)
+                break
+            try:
+                _send_listener(linux, record, status, pid, fd)
+            finally:
+                if fd >= 0:
+                    os.close(fd)
+            parent_sock.send(sync.ACK)
         if kind == sync.ERROR:
             raise SetupError(msg.decode(errors="replace"))
     except sync.SyncError as exc:
@@ -202,6 +212,23 @@ def exec_process(
     if detach:
         return 0
     return _wait(pid, proxy)
+
+
+def _send_listener(
+    linux: dict[str, Any], record: dict[str, Any], status: str, pid: int, fd: int
+) -> None:
+    """The exec'd process's own seccomp listener goes to the agent, as the init's did."""
+    from pyoci.container import state_from_record
+    from pyoci.seccomp.notify import send_to_listener
+
+    if fd < 0:
+        raise SetupError("seccomp: the process sent no listener fd")
+    seccomp = linux.get("seccomp") or {}
+    state = state_from_record(record, status).to_oci()
+    state["pid"] = pid  # the process the fd belongs to (as runc's exec)
+    send_to_listener(
+        seccomp.get("listenerPath", ""), fd, state, seccomp.get("listenerMetadata", "")
+    )
 
 
 def _abort(stage1: int, pid: int) -> None:

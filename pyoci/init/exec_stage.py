@@ -152,10 +152,16 @@ def exec_process(plan: ExecPlan, sock: SyncSocket) -> NoReturn:
             seccomp=plan.seccomp is not None,
         )
         setup.apply()
-        setup.exec(plan.seccomp)
+        setup.exec(plan.seccomp, lambda fd: _send_listener(sock, fd))
     except BaseException as exc:
         _report(sock, exc)
     os._exit(1)
+
+
+def _send_listener(sock: SyncSocket, fd: int) -> None:
+    """The seccomp listener fd to the parent, for the agent; wait until delivered."""
+    sock.send(sync.SECCOMP_FD, b"", fd=fd)
+    sock.expect(sync.ACK)
 
 
 def _setgroups_allowed() -> bool:

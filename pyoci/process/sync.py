@@ -24,8 +24,9 @@ R     READY            I→P    I waits on exec.fifo; P saves "created"
 E     ERROR            S/I→P  setup failed; payload: one-line message
 ====  ===============  =====  ===========================================
 
-``exec`` uses the same socket types with U/M (never: exec joins the
-existing user namespace), P, C, R and E.
+``exec`` uses P, C, E and, for a NOTIFY seccomp filter, N/A (the process's
+own listener fd, sent just before execve); success is EOF (the socket is
+close-on-exec).
 
 A child that hits an error sends E and exits 1; P sees either E or EOF.
 """
