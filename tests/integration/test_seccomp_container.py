@@ -356,7 +356,8 @@ def test_notify_exec_sends_its_own_listener(
     pyoci("create", "--bundle", str(b.path), "nx", check=True)
     try:
         pyoci("start", "nx", check=True)
-        res = pyoci("exec", "nx", "sh", "-c", "mkdir /tmp/x; echo $?; grep Seccomp: /proc/self/status")
+        script = "mkdir /tmp/x; echo $?; grep Seccomp: /proc/self/status"
+        res = pyoci("exec", "nx", "sh", "-c", script)
         assert res.code == 0, res
         assert os.strerror(errno.ENOTSUP) in res.err, res
         assert "Seccomp:\t2" in res.out, res

@@ -173,7 +173,7 @@ def test_attr_writes_refuse_a_symlinked_directory(tmp_path: Path,
 def test_mount_label_requires_selinux(tmp_path: Path, handles: list[ProcFS]) -> None:
     proc = fake(make_proc(tmp_path), handles)
     assert lsm.mount_label({}, proc) == ""
-    with pytest.raises(NotSupported, match="linux.mountLabel"):
+    with pytest.raises(NotSupported, match=r"linux\.mountLabel"):
         lsm.mount_label({"mountLabel": "system_u:object_r:container_file_t:s0"}, proc)
 
 
@@ -261,8 +261,9 @@ def test_bad_sysctl_keys(tmp_path: Path, handles: list[ProcFS], key: str) -> Non
         procfs.write_sysctl(key, "1", fake(make_proc(tmp_path), handles))
 
 
-def test_sysctl_through_a_symlinked_directory_is_refused(tmp_path: Path,
-                                                         handles: list[ProcFS]) -> None:  # fmt: skip
+def test_sysctl_through_a_symlinked_directory_is_refused(
+    tmp_path: Path, handles: list[ProcFS]
+) -> None:
     proc = make_proc(tmp_path)
     decoy = tmp_path / "decoy"
     decoy.mkdir()
