@@ -31,6 +31,23 @@ if [ -n "$missing" ]; then
     }
 fi
 
+# tests/engines: containerd's runc shim and podman (through conmon) drive pyoci,
+# script (bsdutils) gives them a terminal.  Without recommends (buildah, dbus...).
+if [ "$with_tests" = 1 ]; then
+    missing=""
+    for p in containerd podman conmon bsdutils; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+    done
+    if [ -n "$missing" ]; then
+        echo ">> apt-get install --no-install-recommends$missing"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get install -y -q --no-install-recommends $missing >/dev/null 2>&1 || {
+            apt-get update -q >/dev/null
+            apt-get install -y -q --no-install-recommends $missing >/dev/null
+        }
+    fi
+fi
+
 # Any Python >= 3.11 with venv: the one on PATH, else Debian's.
 py=""
 for cand in python3 /usr/bin/python3; do
