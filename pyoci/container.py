@@ -510,9 +510,11 @@ def _release_init(cdir: ContainerDir, record: dict[str, Any]) -> None:
                 for fd, _ev in events:
                     if fd == fifo:
                         try:
-                            data = os.read(fifo, 1)
+                            data = os.read(fifo, 4096)
                         except BlockingIOError:
                             continue
+                        if data[:1] == b"!":  # a startContainer hook failed
+                            raise SetupError(data[1:].decode(errors="replace"))
                         if data:
                             return
                     if fd == pidfd:

@@ -31,18 +31,23 @@ def run_hook(hook: dict[str, Any], state_json: bytes, phase: str) -> None:
     args: list[str] = list(hook.get("args") or [path])
     env: list[str] = list(hook.get("env") or [])
     timeout = hook.get("timeout")
+    from pyoci import native
+
+    # The hook's stdout and stderr are kept (as runc does) to explain a failure
+    # in the one error line, not mixed into the runtime's own stderr.
+    out = native.memfd_create("pyoci-hook-output", 1)  # MFD_CLOEXEC
     rfd, wfd = os.pipe2(os.O_CLOEXEC)
     try:
         pid = os.fork()
     except OSError as exc:
-        os.close(rfd)
-        os.close(wfd)
+        for fd in (rfd, wfd, out):
+            os.close(fd)
         raise HookError(f"{phase} hook {path}: fork: {exc.strerror}") from None
     if pid == 0:  # pragma: no cover - child
         try:
             os.dup2(rfd, 0)
-            from pyoci import native
-
+            os.dup2(out, 1)
+            os.dup2(out, 2)
             native.reset_signals()
             envd = {}
             for item in env:
@@ -51,25 +56,40 @@ def run_hook(hook: dict[str, Any], state_json: bytes, phase: str) -> None:
             os.execve(path, args, envd)
         except BaseException as exc:
             msg = exc.strerror if isinstance(exc, OSError) else str(exc)
-            os.write(2, f"{phase} hook {path}: {msg}\n".encode())
+            os.write(2, f"exec: {msg}\n".encode())
         finally:
             os._exit(127)
     os.close(rfd)
     try:
-        _write_all(wfd, state_json)
-    except OSError:
-        pass  # a hook may ignore its stdin
+        try:
+            _write_all(wfd, state_json)
+        except OSError:
+            pass  # a hook may ignore its stdin
+        finally:
+            os.close(wfd)
+        status = _wait(pid, timeout)
+        if status is None:
+            raise HookError(f"{phase} hook {path} timed out after {timeout}s")
+        if os.WIFEXITED(status):
+            code = os.WEXITSTATUS(status)
+            if code:
+                raise HookError(f"{phase} hook {path} failed: exit status {code}{_said(out)}")
+        elif os.WIFSIGNALED(status):
+            raise HookError(
+                f"{phase} hook {path} killed by signal {os.WTERMSIG(status)}{_said(out)}"
+            )
     finally:
-        os.close(wfd)
-    status = _wait(pid, timeout)
-    if status is None:
-        raise HookError(f"{phase} hook {path} timed out after {timeout}s")
-    if os.WIFEXITED(status):
-        code = os.WEXITSTATUS(status)
-        if code:
-            raise HookError(f"{phase} hook {path} failed: exit status {code}")
-    elif os.WIFSIGNALED(status):
-        raise HookError(f"{phase} hook {path} killed by signal {os.WTERMSIG(status)}")
+        os.close(out)
+
+
+def _said(fd: int) -> str:
+    """``: <the last line the hook wrote>`` (or nothing)."""
+    os.lseek(fd, 0, os.SEEK_SET)
+    data = b""
+    while chunk := os.read(fd, 1 << 16):
+        data = (data + chunk)[-4096:]
+    lines = [ln.strip() for ln in data.decode(errors="replace").splitlines() if ln.strip()]
+    return f": {lines[-1][:300]}" if lines else ""
 
 
 def _write_all(fd: int, data: bytes) -> None:

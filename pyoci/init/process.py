@@ -232,8 +232,10 @@ class ProcessSetup:
 _CAP_SYS_ADMIN = 1 << 21
 
 
-def wait_for_start(fifo_fd: int) -> None:
-    """Block until ``start`` opens exec.fifo, then tell it we are going.
+def wait_for_start(fifo_fd: int, then: Any = None) -> None:
+    """Block until ``start`` opens exec.fifo, run ``then`` (the startContainer
+    hooks), then tell ``start`` we are going: ``0``, or ``!`` and the error
+    that stops us (so that ``start`` fails with it, as runtime.md wants).
 
     The fifo is reopened through the verified procfs handle, not the
     container's /proc (which may be missing, or a fake tree with a file at
@@ -251,6 +253,12 @@ def wait_for_start(fifo_fd: int) -> None:
                 continue
             raise SetupError(f"open exec fifo: {exc.strerror}") from None
     try:
+        if then is not None:
+            try:
+                then()
+            except BaseException as exc:
+                os.write(fd, b"!" + str(exc).encode()[:4000])
+                raise
         os.write(fd, b"0")
     finally:
         os.close(fd)

@@ -259,9 +259,14 @@ def _init(plan: LaunchPlan, sock: SyncSocket) -> None:
     sock.send(sync.READY)
     sock.close()
     _handle_termination_signals()
-    wait_for_start(fifo_fd)
+    start_hooks = None
     if hooks.has_hooks(config, "startContainer"):
-        hooks.run_hooks(config, "startContainer", state_json.replace(b'"creating"', b'"created"'))
+
+        def start_hooks() -> None:
+            created = state_json.replace(b'"creating"', b'"created"')
+            hooks.run_hooks(config, "startContainer", created)
+
+    wait_for_start(fifo_fd, start_hooks)
     setup.exec(seccomp)
 
 
