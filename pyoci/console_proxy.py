@@ -66,7 +66,8 @@ class ConsoleProxy:
         if not os.isatty(0):
             return
         self._saved_attrs = termios.tcgetattr(0)
-        tty.setraw(0)
+        # TCSANOW: the default TCSAFLUSH would drop input typed (or piped) already
+        tty.setraw(0, termios.TCSANOW)
 
     def pump_until_exit(self, pid: int) -> None:
         """Copy stdin → pty and pty → stdout until the process has exited."""
