@@ -45,6 +45,42 @@ MS_REC = 16384
 MS_PRIVATE = 1 << 18
 
 
+MEASURE = ""
+MEASURE_C = r"""
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    struct timespec t0, t1;
+    struct rusage ru;
+    int st = 0;
+    fcntl(3, F_SETFD, FD_CLOEXEC);  /* the result pipe must not reach the runtime */
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    pid_t p = fork();
+    if (p == 0) { execv(argv[1], argv + 1); _exit(127); }
+    wait4(p, &st, 0, &ru);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double wall = (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6;
+    double cpu = (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3
+               + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
+    int code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    dprintf(3, "%d %.3f %.3f %ld\n", code, wall, cpu, ru.ru_maxrss);
+    return 0;
+}
+"""
+
+
+def build_measure(base: Path) -> str:
+    src = base / "measure.c"
+    src.write_text(MEASURE_C)
+    exe = base / "measure"
+    subprocess.run(["gcc", "-O2", "-static", "-o", str(exe), str(src)], check=True)
+    return str(exe)
+
+
 def enter_private_mount_ns() -> None:
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.unshare(CLONE_NEWNS) != 0:
@@ -53,7 +89,7 @@ def enter_private_mount_ns() -> None:
         raise OSError(ctypes.get_errno(), "make / private")
     unified = b"/sys/fs/cgroup/unified"
     if os.path.isdir(unified):
-        if libc.mount(b"tmpfs", unified, b"tmpfs", 0, b"size=4k") != 0:
+        if libc.mount(b"tmpfs", unified, b"tmpfs", 0, None) != 0:
             raise OSError(ctypes.get_errno(), "tmpfs over /sys/fs/cgroup/unified")
 
 
@@ -84,32 +120,52 @@ class Runtime:
         self.init_private_kb: list[int] = []
 
     def cmd(self, *args: str) -> tuple[int, float, float, int]:
-        """Run one command: (exit code, wall ms, cpu ms, peak RSS KiB)."""
-        argv = [self.binary, "--root", str(self.root), *args]
+        """Run one command: (exit code, wall ms, cpu ms, peak RSS KiB).
+
+        Through a tiny static helper that forks and execs the command: the
+        peak RSS of a process spawned straight from this (large) Python
+        process would include this process's memory (the kernel records the
+        old mm's high-water mark at exec).
+        """
+        argv = [MEASURE, self.binary, "--root", str(self.root), *args]
         devnull = os.open(os.devnull, os.O_RDWR)
+        rfd, wfd = os.pipe()
         try:
-            t0 = time.perf_counter()
             pid = os.posix_spawn(
-                argv[0],
+                MEASURE,
                 argv,
                 os.environ,
                 file_actions=[
                     (os.POSIX_SPAWN_DUP2, devnull, 0),
                     (os.POSIX_SPAWN_DUP2, devnull, 1),
                     (os.POSIX_SPAWN_DUP2, devnull, 2),
+                    (os.POSIX_SPAWN_DUP2, wfd, 3),
                 ],
             )
-            _, status, ru = os.wait4(pid, 0)
-            wall = (time.perf_counter() - t0) * 1000
+            os.close(wfd)
+            wfd = -1
+            out = b""
+            while chunk := os.read(rfd, 256):
+                out += chunk
+            os.waitpid(pid, 0)
         finally:
             os.close(devnull)
-        cpu = (ru.ru_utime + ru.ru_stime) * 1000
-        return os.waitstatus_to_exitcode(status), wall, cpu, ru.ru_maxrss
+            os.close(rfd)
+            if wfd >= 0:
+                os.close(wfd)
+        code, wall, cpu, rss = out.split()
+        return int(code), float(wall), float(cpu), int(rss)
 
     def timed(self, phase: str, *args: str) -> int:
         code, wall, cpu, rss = self.cmd(*args)
         if code != 0:
-            raise RuntimeError(f"{self.name} {' '.join(args)} exited {code}")
+            again = subprocess.run(
+                [self.binary, "--root", str(self.root), *args], capture_output=True, text=True
+            )
+            raise RuntimeError(
+                f"{self.name} {' '.join(args)} exited {code} (again: {again.returncode} "
+                f"{again.stderr.strip()})"
+            )
         self.samples.setdefault(phase, []).append((wall, cpu, rss))
         return code
 
@@ -178,7 +234,7 @@ def pct(values: list[float], q: float) -> float:
 
 def throughput(rt: Runtime, bundle: Path, inflight: int, total: int) -> float:
     """Full lifecycles per second with ``inflight`` running concurrently."""
-    ids = [f"tp{inflight}-{i}-{uuid.uuid4().hex[:6]}" for i in range(total)]
+    ids = [f"{rt.name}-tp{inflight}-{i}-{uuid.uuid4().hex[:6]}" for i in range(total)]
     lock = threading.Lock()
     errors: list[str] = []
 
@@ -214,8 +270,8 @@ def throughput(rt: Runtime, bundle: Path, inflight: int, total: int) -> float:
 
 def crun_usable(binary: str, bundle: Path, root: Path) -> bool:
     rt = Runtime("crun", binary, root)
-    code, *_ = rt.cmd("run", "--bundle", str(bundle), "probe")
-    rt.cmd("delete", "--force", "probe")
+    code, *_ = rt.cmd("run", "--bundle", str(bundle), "crun-probe")
+    rt.cmd("delete", "--force", "crun-probe")
     return code == 0
 
 
@@ -239,6 +295,8 @@ def main() -> int:
     base = Path(tempfile.mkdtemp(prefix="pyoci-bench-"))
     try:
         bundle = build_bundle(base)
+        global MEASURE
+        MEASURE = build_measure(base)
         runtimes = [Runtime("pyoci", pyoci, base / "pyoci-root")]
         runc = shutil.which("runc")
         if runc:
@@ -250,13 +308,13 @@ def main() -> int:
             print("bench: crun cannot run here; skipping it", file=sys.stderr)
         # warm-up (page cache, first cgroup writes)
         for rt in runtimes:
-            rt.run_cycle(bundle, "warmup")
+            rt.run_cycle(bundle, f"{rt.name}-warmup")
             rt.samples.clear()
         for i in range(opts.n):
             for rt in runtimes:
-                rt.lifecycle(bundle, f"l{i}")
-                rt.kill_cycle(bundle, f"k{i}")
-                rt.run_cycle(bundle, f"r{i}")
+                rt.lifecycle(bundle, f"{rt.name}-l{i}")
+                rt.kill_cycle(bundle, f"{rt.name}-k{i}")
+                rt.run_cycle(bundle, f"{rt.name}-r{i}")
         tput: dict[str, dict[int, float]] = {}
         for inflight in (2, 8):
             for rt in runtimes:
