@@ -160,6 +160,8 @@ def create(
     from pyoci.spec.load import load_bundle
 
     config, bundle_abs, rootfs = load_bundle(bundle)
+    if os.geteuid() != 0:
+        _check_rootless_config(config)
     store = StateStore(opts.root)
     job = _Creation(opts, container_id)
     job.config = config
@@ -191,6 +193,18 @@ def create(
     # error); engines' tests look for this line to know pyoci ran.
     log.info(f"pyoci create {container_id}")
     return state
+
+
+def _check_rootless_config(config: dict[str, Any]) -> None:
+    """An unprivileged user can only set up a container inside a user namespace."""
+    from pyoci.errors import ConfigError
+
+    linux: dict[str, Any] = config.get("linux") or {}
+    if not any(ns.get("type") == "user" for ns in linux.get("namespaces") or []):
+        raise ConfigError(
+            'rootless containers need a user namespace: add {"type":"user"} to'
+            " linux.namespaces and uidMappings/gidMappings (see pyoci spec --rootless)"
+        )
 
 
 def _create(
@@ -234,8 +248,9 @@ def _create(
     os.chmod(cdir.fifo_path, 0o622)
 
     namespaces = {ns["type"]: ns.get("path") for ns in linux.get("namespaces") or []}
-    if "user" in namespaces and namespaces["user"] is None:
-        # the container's root must be able to reach exec.fifo
+    if "user" in namespaces and namespaces["user"] is None and os.geteuid() == 0:
+        # the container's root must be able to reach exec.fifo (rootless: the
+        # mode allows it, and the init holds an fd opened before the user switch)
         root_uid, root_gid = _host_root_ids(linux)
         os.chown(cdir.fifo_path, root_uid, root_gid)
 

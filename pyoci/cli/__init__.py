@@ -96,7 +96,11 @@ class Context:
         rootless = (g.text("rootless") or "auto").lower()
         if rootless not in ("true", "false", "auto"):
             raise UsageError(f"invalid --rootless value {rootless!r}: want true, false or auto")
-        self.rootless = os.geteuid() != 0 if rootless == "auto" else rootless == "true"
+        if rootless == "auto":
+            # as runc: unprivileged, or root inside a user namespace (rootless podman)
+            self.rootless = os.geteuid() != 0 or _in_userns()
+        else:
+            self.rootless = rootless == "true"
         self.debug = g.flag("debug")
         self.log_path = g.text("log")
         self.log_format = g.text("log_format") or "text"
@@ -105,9 +109,13 @@ class Context:
     def root(self) -> str:
         if self.root_flag:
             return os.path.abspath(self.root_flag)
-        if os.geteuid() == 0:
-            return "/run/pyoci"
         xdg = os.environ.get("XDG_RUNTIME_DIR")
+        if os.geteuid() == 0:
+            # root of a user namespace (rootless podman) keeps its state with the
+            # user's, as runc does; real root in /run
+            if xdg and os.environ.get("USER") != "root" and _in_userns():
+                return f"{xdg}/pyoci"
+            return "/run/pyoci"
         if not xdg:
             raise UsageError(
                 "XDG_RUNTIME_DIR is not set: rootless pyoci keeps its state there; "
@@ -119,6 +127,12 @@ class Context:
         from pyoci.container import RuntimeOptions
 
         return RuntimeOptions(self.root, systemd_cgroup=self.systemd_cgroup, rootless=self.rootless)
+
+
+def _in_userns() -> bool:
+    from pyoci.process.idmap import running_in_user_namespace
+
+    return running_in_user_namespace()
 
 
 def _version() -> str:

@@ -77,6 +77,10 @@ def _preload(plan: ExecPlan) -> None:
 
 def exec_stage1(plan: ExecPlan, sock: SyncSocket) -> NoReturn:
     try:
+        oom = plan.process.get("oomScoreAdj")
+        if oom is not None:
+            # before the user namespace and non-dumpable (see stage.stage1)
+            security.set_oom_score_adj(int(oom))
         security.set_non_dumpable()
         _preload(plan)
         keep = {0, 1, 2, sock.fileno(), plan.console_socket_fd}
@@ -147,7 +151,7 @@ def exec_process(plan: ExecPlan, sock: SyncSocket) -> NoReturn:
             userns="user" in plan.namespaces,
             setgroups_allowed=_setgroups_allowed(),
             preserve_fds=plan.preserve_fds,
-            oom_score_adj=process.get("oomScoreAdj"),
+            oom_score_adj=None,  # set by exec_stage1, inherited
             personality=linux.get("personality"),
             seccomp=plan.seccomp is not None,
         )

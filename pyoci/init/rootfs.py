@@ -159,7 +159,8 @@ class RootfsBuilder:
         """Bind ``step.source`` (or the idmapped tree stage 1 prepared) onto ``dest``."""
         try:
             st = os.stat(tree) if tree >= 0 else os.stat(step.source)
-            dst_fd = paths.ensure_mountpoint(self.root_fd, dest, stat.S_ISDIR(st.st_mode))
+            is_dir = stat.S_ISDIR(st.st_mode)
+            dst_fd = _mountpoint(paths.ensure_mountpoint, self.root_fd, dest, is_dir)
         except OSError as exc:
             if tree >= 0:
                 os.close(tree)
@@ -197,7 +198,7 @@ class RootfsBuilder:
             native.mount(None, paths.fd_path(mount_fd), None, prop)
 
     def _mount_fs(self, step: MountStep, dest: str) -> None:
-        dst_fd = paths.mkdir_all_in_root(self.root_fd, dest)
+        dst_fd = _mountpoint(paths.mkdir_all_in_root, self.root_fd, dest)
         try:
             try:
                 mfd = self._fsmount(step.fstype, step.source, step.flags, step.data)
@@ -212,6 +213,12 @@ class RootfsBuilder:
                     native.mount_setattr(
                         mfd, "", c.AT_EMPTY_PATH | c.AT_RECURSIVE, mount_attrs(step.flags), 0
                     )
+                elif step.fstype == "devpts" and exc.errno == 22 and self.new_userns:
+                    # gid=5 (tty) is not mapped in this user namespace: as crun, do without
+                    data = ",".join(o for o in step.data.split(",") if not o.startswith("gid="))
+                    if data == step.data:
+                        raise
+                    mfd = self._fsmount(step.fstype, step.source, step.flags, data)
                 else:
                     raise
             try:
@@ -584,6 +591,16 @@ def _open_console_target(root_fd: int) -> int:
         os.close(target)
         raise
     return target
+
+
+def _mountpoint(make: Any, root_fd: int, dest: str, *args: Any) -> int:
+    """Resolve (or create) a mount point; say so when that is what fails (a
+    rootless container's root cannot create one in a rootfs it does not own)."""
+    try:
+        fd: int = make(root_fd, dest, *args)
+    except OSError as exc:
+        raise OSError(exc.errno, f"create mount point: {exc.strerror}") from None
+    return fd
 
 
 def _open_dev_null_tree() -> int:

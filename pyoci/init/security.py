@@ -11,6 +11,7 @@ import resource
 from pyoci import native
 from pyoci.errors import ConfigError, SetupError
 from pyoci.native import consts as c
+from pyoci.process.idmap import running_in_user_namespace
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -109,6 +110,10 @@ def set_oom_score_adj(value: int) -> None:
         finally:
             os.close(fd)
     except OSError as exc:
+        if exc.errno in (1, 13) and (os.geteuid() != 0 or running_in_user_namespace()):
+            # Lowering it needs CAP_SYS_RESOURCE in the initial user namespace:
+            # a rootless container keeps the value it inherits (as systemd, docker).
+            return
         raise SetupError(f"set oom_score_adj to {value}: {exc.strerror}") from None
     finally:
         proc.close()

@@ -21,6 +21,7 @@ from pyoci.errors import PyociError
 from pyoci.init import security
 from pyoci.native import consts as c
 from pyoci.process import sync
+from pyoci.process.idmap import running_in_user_namespace
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -52,7 +53,15 @@ def stage1(plan: LaunchPlan, sock: SyncSocket) -> NoReturn:
     try:
         for fd in plan.close_in_child:
             os.close(fd)  # a flock is shared with every copy of its fd
+        oom = (plan.config.get("process") or {}).get("oomScoreAdj")
+        if oom is not None:
+            # Here, not in the init: once non-dumpable and in a user namespace,
+            # /proc/self/oom_score_adj belongs to the host's root.
+            security.set_oom_score_adj(int(oom))
         security.set_non_dumpable()
+        # Opened before any namespace change: a rootless container's root (a
+        # subordinate uid, say) may not be able to search the state directory.
+        fifo_fd = os.open(plan.fifo_path, os.O_PATH | os.O_CLOEXEC)
         namespaces = plan.namespaces()
         if _wants_idmap(plan.config.get("mounts")):
             from pyoci.init import idmapped
@@ -73,8 +82,12 @@ def stage1(plan: LaunchPlan, sock: SyncSocket) -> NoReturn:
                 native.setns(fd, c.CLONE_NEWUSER, namespaces["user"])
         if "user" in namespaces and not namespaces["user"]:
             native.unshare(c.CLONE_NEWUSER)
+            # An unprivileged parent can only write our uid_map/gid_map/setgroups
+            # while we are dumpable (else /proc/PID is root's): as runc, briefly.
+            native.prctl(c.PR_SET_DUMPABLE, 1)
             sock.send(sync.USERNS_READY, str(os.getpid()))
             sock.expect(sync.MAPS_DONE)
+            security.set_non_dumpable()
         if "user" in namespaces:
             _become_root_in_userns()
         for nstype, fd in joined:
@@ -91,7 +104,7 @@ def stage1(plan: LaunchPlan, sock: SyncSocket) -> NoReturn:
             _write_time_offsets(plan)
         pid = os.fork()
         if pid == 0:
-            init_main(plan, sock)
+            init_main(plan, sock, fifo_fd)
         sock.send(sync.INIT_PID, str(pid))
     except BaseException as exc:
         _report(sock, exc)
@@ -125,18 +138,24 @@ def _write_time_offsets(plan: LaunchPlan) -> None:
             lines.append(f"{clock} {int(off.get('secs', 0))} {int(off.get('nanosecs', 0))}\n")
     if not lines:
         return
-    fd = os.open("/proc/self/timens_offsets", os.O_WRONLY | os.O_CLOEXEC)
+    # non-dumpable, /proc/self/* belongs to the host's root: in a user namespace
+    # even our own root could not open it
+    native.prctl(c.PR_SET_DUMPABLE, 1)
     try:
-        os.write(fd, "".join(lines).encode())
+        fd = os.open("/proc/self/timens_offsets", os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, "".join(lines).encode())
+        finally:
+            os.close(fd)
     except OSError as exc:
         raise PyociError(f"linux.timeOffsets: {exc.strerror}") from None
     finally:
-        os.close(fd)
+        security.set_non_dumpable()
 
 
-def init_main(plan: LaunchPlan, sock: SyncSocket) -> NoReturn:
+def init_main(plan: LaunchPlan, sock: SyncSocket, fifo_fd: int) -> NoReturn:
     try:
-        _init(plan, sock)
+        _init(plan, sock, fifo_fd)
     except BaseException as exc:
         _report(sock, exc)
     os._exit(1)  # _init only returns by execve
@@ -149,13 +168,13 @@ def _preload(plan: LaunchPlan) -> None:
     import resource  # noqa: F401
 
     from pyoci import hooks  # noqa: F401
-    from pyoci.init import console, lsm, netdev, procfs, process, rootfs  # noqa: F401
+    from pyoci.init import console, lsm, netdev, process, procfs, rootfs  # noqa: F401
 
     if plan.seccomp is not None:
         from pyoci.seccomp import load  # noqa: F401
 
 
-def _init(plan: LaunchPlan, sock: SyncSocket) -> None:
+def _init(plan: LaunchPlan, sock: SyncSocket, fifo_fd: int) -> None:
     _preload(plan)
     from pyoci import hooks
     from pyoci.init import console, procfs
@@ -168,10 +187,10 @@ def _init(plan: LaunchPlan, sock: SyncSocket) -> None:
     linux = plan.linux
     namespaces = plan.namespaces()
     process = config.get("process") or {}
-    new_userns = "user" in namespaces and namespaces["user"] is None
+    # in a user namespace (new, joined, or the runtime's own): no mknod, and
+    # sysfs/mqueue may need the host's instance
+    new_userns = running_in_user_namespace()
     new_cgroupns = "cgroup" in namespaces and namespaces["cgroup"] is None
-
-    fifo_fd = os.open(plan.fifo_path, os.O_PATH | os.O_CLOEXEC)
 
     builder = RootfsBuilder(
         config,
@@ -239,7 +258,7 @@ def _init(plan: LaunchPlan, sock: SyncSocket) -> None:
         setgroups_allowed=_setgroups_allowed(),
         preserve_fds=plan.preserve_fds,
         listen_fds=plan.listen_fds,
-        oom_score_adj=process.get("oomScoreAdj"),
+        oom_score_adj=None,  # set by stage 1, inherited
         personality=linux.get("personality"),
     )
     setup.apply()

@@ -35,6 +35,19 @@ def _write(path: str, data: str) -> None:
         os.close(fd)
 
 
+def running_in_user_namespace() -> bool:
+    """Is this process in a user namespace other than the initial one?
+
+    The initial namespace maps every id onto itself (``0 0 4294967295``).
+    """
+    try:
+        with open("/proc/self/uid_map", "rb") as f:
+            lines = f.read().split()
+    except OSError:
+        return False
+    return lines != [b"0", b"0", b"4294967295"]
+
+
 def is_own_single_mapping(mappings: list[dict[str, Any]], own: int) -> bool:
     return len(mappings) == 1 and mappings[0]["hostID"] == own and mappings[0]["size"] == 1
 
@@ -91,7 +104,51 @@ def _run_helper(name: str, pid: int, mappings: list[dict[str, Any]]) -> None:
     if not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0):
         detail = out.decode(errors="replace").strip().splitlines()
         why = detail[-1] if detail else f"exit status {os.waitstatus_to_exitcode(status)}"
+        kind = name[3:6]  # uid / gid
         raise SetupError(
-            f"{name} {' '.join(args[1:])} failed: {why} (check /etc/sub{name[3:6]} "
-            f"for user {os.geteuid()})"
+            f"{name} {' '.join(args[1:])} failed: {why.removeprefix(name + ': ')}"
+            f" ({_subid_hint(kind, mappings)})"
         )
+
+
+def _subid_hint(kind: str, mappings: list[dict[str, Any]]) -> str:
+    """Why newuidmap/newgidmap most likely refused, naming the file to fix."""
+    import pwd
+
+    uid = os.getuid()
+    try:
+        user = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        user = str(uid)
+    path = f"/etc/sub{kind}"
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            lines = f.read().splitlines()
+    except FileNotFoundError:
+        return f"{path} does not exist: add a range for {user}, e.g. usermod --add-sub{kind}s"
+    except OSError as exc:
+        return f"cannot read {path}: {exc.strerror}"
+    own = os.getuid() if kind == "uid" else os.getgid()
+    ranges = []
+    for line in lines:
+        fields = line.strip().split(":")
+        if len(fields) == 3 and fields[0] in (user, str(uid)) and fields[2].isdigit():
+            ranges.append((int(fields[1]) if fields[1].isdigit() else -1, int(fields[2])))
+    if not ranges:
+        return (
+            f"{path} has no range for user {user}: add one, e.g. "
+            f"usermod --add-sub{kind}s 100000-165535 {user}"
+        )
+    wanted = [
+        (int(m["hostID"]), int(m["size"]))
+        for m in mappings
+        if not (int(m["hostID"]) == own and int(m["size"]) == 1)
+    ]
+    for host, size in wanted:
+        if not any(lo <= host and host + size <= lo + n for lo, n in ranges):
+            have = ", ".join(f"{lo}-{lo + n - 1}" for lo, n in ranges)
+            return (
+                f"host {kind}s {host}-{host + size - 1} are outside {user}'s ranges"
+                f" in {path} ({have})"
+            )
+    return f"check {path} for user {user}"
