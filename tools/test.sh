@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 repo=$(pwd)
 "$repo/tools/bootstrap.sh" --test
 venv=${PYOCI_VENV:-$repo/.venv}
+# the unprivileged user tests/rootless runs pyoci as (idempotent)
+PYOCI_VENV="$venv" "$repo/tools/test-user.sh"
 py="$venv/bin/python3"
 
 echo ">> ruff"
