@@ -34,7 +34,7 @@ def process_from_args(
     user: str | None = None,
     additional_gids: list[str] | None = None,
     caps: list[str] | None = None,
-    no_new_privs: bool = False,
+    no_new_privs: bool | None = None,
     apparmor: str | None = None,
     process_label: str | None = None,
 ) -> dict[str, Any]:
@@ -60,15 +60,19 @@ def process_from_args(
             raise ConfigError("--additional-gids: want numeric group ids") from None
     if caps:
         sets = proc.setdefault("capabilities", {})
-        for name in ("bounding", "effective", "inheritable", "permitted", "ambient"):
+        # as runc: not inheritable; ambient only if the spec has an inheritable set
+        names = ["bounding", "effective", "permitted"]
+        if sets.get("inheritable") is not None:
+            names.append("ambient")
+        for name in names:
             current = list(sets.get(name) or [])
             for cap in caps:
                 cap = cap if cap.startswith("CAP_") else "CAP_" + cap.upper()
                 if cap not in current:
                     current.append(cap)
             sets[name] = current
-    if no_new_privs:
-        proc["noNewPrivileges"] = True
+    if no_new_privs is not None:  # --no-new-privs[=true|false] given
+        proc["noNewPrivileges"] = no_new_privs
     if apparmor:
         proc["apparmorProfile"] = apparmor
     if process_label:
@@ -156,9 +160,12 @@ def exec_process(
     from pyoci import native
     from pyoci.native import consts as c
 
+    forwarder = None
     if not detach:
         # the process is a grandchild: become its reaper to get its exit status
         native.prctl(c.PR_SET_CHILD_SUBREAPER, 1)
+        # caught from now on (as runc), delivered once the process exists
+        forwarder = _Forwarder()
     parent_sock, child_sock = sync.SyncSocket.pair()
     stage1 = os.fork()
     if stage1 == 0:  # pragma: no cover - child
@@ -209,8 +216,9 @@ def exec_process(
         parent_sock.close()
     if pid_file:
         _write_pid_file(pid_file, pid)
-    if detach:
+    if forwarder is None:
         return 0
+    forwarder.start(pid)
     return _wait(pid, proxy)
 
 
@@ -247,17 +255,34 @@ def _abort(stage1: int, pid: int) -> None:
 _FORWARDED = (1, 2, 3, 10, 12, 14, 15, 18, 20, 21, 22, 23, 24, 25, 26, 27, 29, 30, 31)
 
 
-def _wait(pid: int, proxy: Any) -> int:
-    import _signal
+class _Forwarder:
+    """Signals to exec are the process's: held until it exists, then sent on."""
 
-    def forward(signum: int, _frame: object) -> None:
+    def __init__(self) -> None:
+        import _signal
+
+        self.pid = 0
+        self.pending: list[int] = []
+        for signum in _FORWARDED:
+            _signal.signal(signum, self)
+
+    def __call__(self, signum: int, _frame: object) -> None:
+        if not self.pid:
+            self.pending.append(signum)
+            return
         try:
-            os.kill(pid, signum)
+            os.kill(self.pid, signum)
         except ProcessLookupError:
             pass
 
-    for signum in _FORWARDED:
-        _signal.signal(signum, forward)
+    def start(self, pid: int) -> None:
+        self.pid = pid
+        pending, self.pending = self.pending, []
+        for signum in pending:
+            self(signum, None)
+
+
+def _wait(pid: int, proxy: Any) -> int:
     if proxy is not None:
         try:
             proxy.pump_until_exit(pid)

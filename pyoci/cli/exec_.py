@@ -94,7 +94,7 @@ def _run(ctx: Context, p: Parsed) -> int:
             user=p.text("user"),
             additional_gids=p.items("additional_gids"),
             caps=p.items("cap"),
-            no_new_privs=p.flag("no_new_privs"),
+            no_new_privs=p.flag("no_new_privs") if "no_new_privs" in p.given else None,
             apparmor=p.text("apparmor"),
             process_label=p.text("process_label"),
         )
