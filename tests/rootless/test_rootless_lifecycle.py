@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Delegation, Env, cgroup2_mount
 from helpers import log_lines, proc_status, wait_for
+from rootless_support import Delegation, Env, cgroup2_mount
 
 pytestmark = [pytest.mark.rootless, pytest.mark.root]
 

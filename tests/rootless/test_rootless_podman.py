@@ -16,8 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Env
 from helpers import Result, pyoci_binary
+from rootless_support import Env
 
 pytestmark = [
     pytest.mark.rootless,
