@@ -220,6 +220,9 @@ def test_multi_range_mapping(env: Env) -> None:
     assert (st.st_uid, st.st_gid) == (u.subuid[0] + 999, u.subgid[0] + 999)
     uids, gids = host_ids(pid)
     assert uids == [u.subuid[0] + 999] * 4 and gids == [u.subgid[0] + 999] * 4
+    ex = rt("exec", "--user", "0:0", "multi", "sh", "-c", "id -u; touch /data/by-0")
+    assert (ex.code, ex.out) == (0, "0\n"), ex
+    assert (data / "by-0").stat().st_uid == u.uid
     assert rt("delete", "--force", "multi").code == 0
 
 
