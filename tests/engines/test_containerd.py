@@ -259,7 +259,13 @@ def test_detached_task(
     res = c.ctr("container", "delete", cid)
     assert res.code == 0, res
     # the shim's cleanup ran `delete --force` on the deleted container: no complaint
-    assert "failed to delete" not in c.log.read_text()
+    # (runc 1.1 does complain: it exits 255 as its --log's directory is gone)
+    complaints = [
+        ln for ln in c.log.read_text().splitlines()
+        if "failed to remove runc container" in ln and f"{runtime.path} did not" in ln
+    ]  # fmt: skip
+    if runtime.name == "pyoci":
+        assert not complaints, complaints
 
 
 def test_exec_with_tty(
@@ -278,6 +284,12 @@ def test_exec_with_tty(
         proc = subprocess.run(under_script(cmd), capture_output=True, text=True, timeout=60)
         assert proc.returncode == 6, proc
         assert "/dev/pts/" in proc.stdout, proc
+        # kill --all ID 9: every process of the container, through its cgroup
+        res = c.ctr("task", "exec", "-d", "--exec-id", "bg", cid, "/bin/sleep", "999")
+        assert res.code == 0, res
+        res = c.ctr("task", "kill", "--all", "-s", "SIGKILL", cid)
+        assert res.code == 0, res
+        assert wait_for(lambda: c.task_status(cid) == "STOPPED", 20)
     finally:
         c.ctr("task", "kill", "-s", "SIGKILL", cid)
         wait_for(lambda: c.task_status(cid) == "STOPPED", 20)

@@ -29,6 +29,12 @@ from helpers import CGROUP_PARENT, mounts_under, wait_for
 
 pytestmark = [pytest.mark.engines, pytest.mark.root]
 
+# the container's own limits, as it sees them (cgroup v1, else v2)
+MEMORY_LIMIT = (
+    "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max"
+)
+PIDS_LIMIT = "cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max"
+
 CONTAINERS_CONF = """\
 [containers]
 default_ulimits = ["nofile={nofile}:{nofile}", "nproc={nproc}:{nproc}"]
@@ -193,6 +199,21 @@ def test_detached_exec_stop_rm(
     assert proc.returncode == 2, proc
     assert "/dev/pts/" in proc.stdout, proc
 
+    # pause / unpause (podman calls the runtime's pause/resume with no global flags)
+    res = podman(runtime, "pause", name)
+    assert res.code == 0, res
+    res = podman(runtime, "inspect", "--format", "{{.State.Status}}", name)
+    assert res.out.strip() == "paused", res
+    res = podman(runtime, "unpause", name)
+    assert res.code == 0, res
+    res = podman(runtime, "exec", name, "true")
+    assert res.code == 0, res
+    # update: the runtime's update --resources with the new limits
+    res = podman(runtime, "update", "--memory", "96m", name)
+    assert res.code == 0, res
+    res = podman(runtime, "exec", name, "/bin/sh", "-c", MEMORY_LIMIT)
+    assert res.out.split() == [str(96 << 20)], res
+
     res = podman(runtime, "stop", "--time", "20", name)  # kill ID 15: the trap answers
     assert res.code == 0, res
     res = podman(runtime, "inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", name)
@@ -233,17 +254,8 @@ def test_run_tty(podman: Podman, runtime: Runtime, request: pytest.FixtureReques
 
 
 OPTION_CASES = {
-    "memory": (
-        ("--memory", "64m"),
-        "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null"
-        " || cat /sys/fs/cgroup/memory.max",
-        str(64 << 20),
-    ),
-    "pids-limit": (
-        ("--pids-limit", "12"),
-        "cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max",
-        "12",
-    ),
+    "memory": (("--memory", "64m"), MEMORY_LIMIT, str(64 << 20)),
+    "pids-limit": (("--pids-limit", "12"), PIDS_LIMIT, "12"),
     "read-only": (
         ("--read-only",),
         "touch /newfile 2>&1 | grep -o 'Read-only file system'; touch /tmp/ok && echo tmp ok",
