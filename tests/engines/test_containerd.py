@@ -341,6 +341,25 @@ def test_memory_limit_oom_kill(
         stop_pid(events)
 
 
+def test_runtime_error_reaches_the_user(
+    containerd: Containerd, runtime: Runtime, request: pytest.FixtureRequest
+) -> None:
+    """A failed create: the shim shows the last "level":"error" line of log.json."""
+    cid = cid_for(request, runtime)
+    res = containerd.ctr(
+        *containerd.run_args(runtime, cid, "/no/such/program", flags=("--rm",))[5:]
+    )
+    assert res.code != 0, res
+    assert "OCI runtime create failed" in res.err and "/no/such/program" in res.err, res
+    # read from the log: else "unable to retrieve OCI runtime error" (no log) or
+    # go-runc's "<binary> did not terminate successfully: <stderr>" (no error line)
+    assert "unable to retrieve OCI runtime error" not in res.err, res
+    assert "did not terminate successfully" not in res.err, res
+    assert "Traceback" not in res.err, res
+    containerd.ctr("container", "delete", cid)
+    assert not containerd.bundle(cid).exists()
+
+
 # ---------------------------------------------------------------------------- helpers
 
 
