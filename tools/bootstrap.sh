@@ -48,6 +48,17 @@ if [ "$with_tests" = 1 ]; then
     fi
 fi
 
+# The cgroup guests (tools/cgroup-guests.sh): qemu without its GUI recommends.
+# Not fatal: without it those tests are reported as skipped.
+if [ "$with_tests" = 1 ] && ! command -v qemu-system-x86_64 >/dev/null 2>&1; then
+    echo ">> apt-get install qemu-system-x86"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -q --no-install-recommends qemu-system-x86 >/dev/null 2>&1 ||
+        { apt-get update -q >/dev/null 2>&1 &&
+            apt-get install -y -q --no-install-recommends qemu-system-x86 >/dev/null 2>&1; } ||
+        echo "bootstrap: qemu-system-x86 could not be installed (cgroup guest tests will skip)"
+fi
+
 # Any Python >= 3.11 with venv: the one on PATH, else Debian's.
 py=""
 for cand in python3 /usr/bin/python3; do

@@ -18,3 +18,8 @@ echo ">> mypy --strict pyoci"
 
 echo ">> pytest"
 "$py" -m pytest -p no:cacheprovider -q -rs tests "$@"
+
+# The cgroup tests again in pure cgroup v2 and pure v1 guests (this machine is
+# hybrid); a guest that cannot boot is a ">> SKIP" line with its reason.
+echo ">> cgroup tests in pure v2 and v1 guests (../shared/tools/cgvm)"
+PYOCI_VENV="$venv" "$repo/tools/cgroup-guests.sh"

@@ -1,0 +1,102 @@
+#!/bin/sh
+# The cgroup test modules again, inside throwaway pure-cgroup-v2 and pure-v1
+# guests (../shared/tools/cgvm/run-in-cgv2.sh): this machine is hybrid, most
+# users' are pure v2, old ones pure v1.  tools/test.sh runs it after the host
+# tests; by hand, as root:
+#
+#   tools/cgroup-guests.sh [v2] [v1] [-- pytest args]     (default: both modes)
+#
+# Both guests run at once (each is one single-threaded qemu TCG process, about
+# 4 minutes here).  A guest that cannot boot (no qemu, kernel download failed,
+# a machine where emulation dies) is reported on its own ">> SKIP" line with
+# the reason, and does not fail the run; a failing test, or a guest that dies
+# or times out once the tests started, does.
+#
+# Knobs: PYOCI_VENV (the virtualenv; .venv), CGVM (the cgvm script),
+# CGVM_TIMEOUT (seconds a guest may run, default 900), CGVM_* (see cgvm).
+#
+# Inside the guest (run-in-cgv2.sh calls "tools/cgroup-guests.sh --inside"):
+# a RAM disk for the block I/O tests and 2 MiB huge pages for the hugetlb
+# tests (the guest is thrown away, the host is never changed), the state
+# roots on the guest's tmpfs (9p refuses FIFOs), then pytest on the modules.
+set -eu
+cd "$(dirname "$0")/.."
+repo=$(pwd)
+venv=${PYOCI_VENV:-$repo/.venv}
+MODULES="tests/integration/test_cgroup_manager.py tests/integration/test_cgroups_cli.py"
+
+if [ "${1:-}" = "--inside" ]; then
+    shift
+    kv=$(uname -r)
+    if [ ! -e /sys/block/ram0 ]; then
+        brd=$(find "/lib/modules/$kv/kernel/drivers/block" -name 'brd.ko*' 2>/dev/null | head -n1)
+        case $brd in
+            *.xz) xz -dc "$brd" > /tmp/brd.ko || true ;;
+            *.zst) zstd -qdc "$brd" > /tmp/brd.ko || true ;;
+            ?*) cp "$brd" /tmp/brd.ko ;;
+        esac
+        if [ -s /tmp/brd.ko ]; then
+            busybox insmod /tmp/brd.ko rd_nr=1 rd_size=8192 || echo "guest: no RAM disk (insmod brd failed)"
+        else
+            echo "guest: no RAM disk (no usable brd.ko for $kv)"
+        fi
+    fi
+    hp=/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages
+    if [ -w "$hp" ]; then echo 4 > "$hp"; fi
+    export PYOCI_TEST_TMP=/tmp/pyoci-tests PYTHONDONTWRITEBYTECODE=1
+    echo "guest: kernel $kv, cgroup ${CGVM_MODE:-?}, $(nproc) cpus"
+    # shellcheck disable=SC2086
+    exec "$venv/bin/python3" -m pytest -p no:cacheprovider -q -rs $MODULES "$@"
+fi
+
+modes=""
+while [ $# -gt 0 ]; do
+    case $1 in
+        v1|v2) modes="$modes $1"; shift ;;
+        --) shift; break ;;
+        *) break ;;
+    esac
+done
+modes=${modes:-" v2 v1"}
+cgvm=${CGVM:-$(cd "$repo/.." && pwd)/shared/tools/cgvm/run-in-cgv2.sh}
+
+skip_all() {
+    for m in $modes; do echo ">> SKIP cgroup tests in the $m guest: $1"; done
+    exit 0
+}
+[ "$(id -u)" = 0 ] || skip_all "needs root"
+[ -x "$cgvm" ] || skip_all "no cgvm script at $cgvm"
+[ -x "$venv/bin/python3" ] || skip_all "no virtualenv at $venv (tools/bootstrap.sh --test)"
+# Once, before the guests run in parallel: qemu (apt), the kernel (download).
+if ! setup=$(CGVM_SETUP_ONLY=1 "$cgvm" 2>&1); then
+    skip_all "cgvm set-up failed: $(printf '%s\n' "$setup" | tail -n 1)"
+fi
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+for m in $modes; do
+    (
+        start=$(date +%s)
+        rc=0
+        PYOCI_VENV="$venv" CGVM_TIMEOUT="${CGVM_TIMEOUT:-900}" \
+            "$cgvm" "--$m" tools/cgroup-guests.sh --inside "$@" > "$work/$m.log" 2>&1 || rc=$?
+        echo "$rc $(( $(date +%s) - start ))" > "$work/$m.rc"
+    ) &
+done
+wait
+status=0
+for m in $modes; do
+    read -r rc took < "$work/$m.rc"
+    echo ">> cgroup tests in the pure $m guest"
+    cat "$work/$m.log"
+    if [ "$rc" = 0 ]; then
+        echo ">> cgroup tests in the pure $m guest: passed (${took}s)"
+    elif [ "$rc" = 125 ] && ! grep -q '^guest: ' "$work/$m.log"; then
+        why=$(grep -m1 '^cgvm: ' "$work/$m.log" || echo "cgvm: exit 125")
+        echo ">> SKIP cgroup tests in the $m guest: it did not boot (${took}s; $why)"
+    else
+        echo ">> FAIL cgroup tests in the pure $m guest (exit $rc after ${took}s)"
+        status=1
+    fi
+done
+exit $status
