@@ -5,14 +5,9 @@ that the fixture removes from every hierarchy, even on failure; only processes
 the tests fork are signalled.
 
 Runs on this hybrid host and, through ../shared/tools/cgvm/run-in-cgv2.sh, in
-pure v2 and pure v1 guests.  In a guest, give the block I/O and hugetlb tests
-something to work on first (the guest is thrown away afterwards)::
-
-    busybox insmod /lib/modules/$(uname -r)/kernel/drivers/block/brd.ko \
-        rd_nr=1 rd_size=8192
-    echo 4 > /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages
-    /work/venv/bin/python -m pytest -q -p no:cacheprovider \
-        tests/integration/test_cgroup_manager.py
+pure v2 and pure v1 guests: ``tools/cgroup-guests.sh`` (run by tools/test.sh)
+boots both, gives the block I/O and hugetlb tests a RAM disk (brd) and a few
+2 MiB huge pages in the guest, and runs this module and test_cgroups_cli.py.
 """
 
 from __future__ import annotations
