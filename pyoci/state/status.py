@@ -51,10 +51,10 @@ def derive_status(record: dict[str, Any], fifo_path: str) -> str:
     pid = int(record.get("pid", 0))
     if not is_alive(pid, record.get("pidStartTime")):
         return STOPPED
+    if record.get("cgroup") and _is_frozen(record):
+        return PAUSED  # a created container can be paused too (as runc)
     if os.path.exists(fifo_path):
         return CREATED
-    if record.get("cgroup") and _is_frozen(record):
-        return PAUSED
     return RUNNING
 
 

@@ -344,6 +344,22 @@ def test_pause_freezes_and_resume_thaws(
     pyoci("delete", "--force", "frozen", check=True, timeout=SLOW)
 
 
+def test_pause_created_container(pyoci: RuntimeCLI, bundle_factory: Any) -> None:
+    """A created container can be paused (runc): "paused" until resumed, then
+    "created" again, and it starts."""
+    b = bundle_factory(["sleep", "1000"])
+    pyoci("create", "--bundle", str(b.path), "pc", check=True, timeout=SLOW)
+    pyoci("pause", "pc", check=True, timeout=SLOW)
+    assert pyoci.state("pc")["status"] == "paused"
+    res = pyoci("start", "pc", timeout=SLOW)
+    assert res.code == 1 and "paused" in res.err, res
+    pyoci("resume", "pc", check=True, timeout=SLOW)
+    assert pyoci.state("pc")["status"] == "created"
+    pyoci("start", "pc", check=True, timeout=SLOW)
+    assert pyoci.state("pc")["status"] == "running"
+    pyoci("delete", "--force", "pc", check=True, timeout=SLOW)
+
+
 def test_delete_force_of_paused_container(pyoci: RuntimeCLI, bundle_factory: Any) -> None:
     b = bundle_factory(["sh", "-c", "sleep 1000 & sleep 1000 & wait"])
     start(pyoci, b, "pdel")
