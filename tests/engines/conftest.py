@@ -214,8 +214,145 @@ def engine_base() -> Iterator[Path]:
     TEST_TMP.mkdir(parents=True, exist_ok=True)
     d = Path(tempfile.mkdtemp(prefix=f"eng-{SESSION[:4]}-", dir=TEST_TMP))
     yield d
-    shutil.rmtree(d, ignore_errors=True)
+    if not os.environ.get("PYOCI_KEEP_ENGINE_TMP"):  # set it to look at the engines' logs
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def wait_file(path: Path, timeout: float = 20) -> None:
     assert wait_for(path.exists, timeout), f"{path} did not appear in {timeout}s"
+
+
+# ------------------------------------------------------------------ containerd
+
+NS = "pyoci-tests"
+
+CONFIG = """\
+version = 2
+root = "{base}/root"
+state = "{base}/state"
+disabled_plugins = [
+  "io.containerd.grpc.v1.cri",
+  "io.containerd.snapshotter.v1.btrfs",
+  "io.containerd.snapshotter.v1.zfs",
+  "io.containerd.snapshotter.v1.devmapper",
+  "io.containerd.snapshotter.v1.aufs",
+  "io.containerd.tracing.processor.v1.otlp",
+  "io.containerd.internal.v1.tracing",
+]
+
+[grpc]
+  address = "{base}/c.sock"
+
+[ttrpc]
+  address = "{base}/c.sock.ttrpc"
+
+[debug]
+  level = "info"
+
+[plugins."io.containerd.internal.v1.opt"]
+  path = "{base}/opt"
+"""
+
+
+class Containerd:
+    def __init__(self, base: Path, rootfs: Path) -> None:
+        self.base = base
+        self.rootfs = rootfs
+        self.address = str(base / "c.sock")
+        self.runtime_root = base / "rt"
+        self.fifo_dir = base / "fifo"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = base / "containerd.log"
+
+    def start(self) -> None:
+        (self.base / "config.toml").write_text(CONFIG.format(base=self.base))
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen(
+                ["containerd", "--config", str(self.base / "config.toml")],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"containerd exited: {self.log.read_text()[-2000:]}")
+            if Path(self.address).exists() and self.ctr("version").code == 0:
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"containerd did not answer in 30s: {self.log.read_text()[-2000:]}")
+
+    def ctr(self, *args: str, timeout: float = 60) -> Result:
+        proc = subprocess.run(
+            ["ctr", "--address", self.address, "--namespace", NS, *args],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        return Result.of(proc)
+
+    def bundle(self, cid: str, namespace: str = NS) -> Path:
+        return self.base / "state" / "io.containerd.runtime.v2.task" / namespace / cid
+
+    def runtime_log(self, cid: str) -> Path:
+        return self.bundle(cid) / "log.json"
+
+    def run_args(
+        self, runtime: Runtime, cid: str, *cmd: str, flags: tuple[str, ...] = ()
+    ) -> list[str]:
+        return [
+            "ctr", "--address", self.address, "--namespace", NS, "run",
+            "--runc-binary", runtime.path,
+            "--runc-root", str(self.runtime_root),
+            "--cgroup", f"{CGROUP_PARENT}/ctrd-{cid}",
+            "--fifo-dir", str(self.fifo_dir),
+            *flags,
+            "--rootfs", str(self.rootfs),
+            cid, *cmd,
+        ]  # fmt: skip
+
+    def task_status(self, cid: str) -> str:
+        res = self.ctr("task", "ls")
+        for line in res.out.splitlines()[1:]:
+            parts = line.split()
+            if parts and parts[0] == cid:
+                return parts[-1]
+        return ""
+
+    def remove_all(self) -> None:
+        for line in self.ctr("task", "ls", "-q").out.split():
+            self.ctr("task", "kill", "-s", "SIGKILL", line)
+            wait_for(lambda cid=line: self.task_status(cid) in ("STOPPED", ""), 10)
+            self.ctr("task", "delete", "--force", line)
+        for line in self.ctr("container", "ls", "-q").out.split():
+            self.ctr("container", "delete", line)
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        try:
+            if self.proc.poll() is None:
+                self.remove_all()
+        finally:
+            stop_pid(self.proc)
+            # a shim outlives containerd by design: ours name our socket
+            left = kill_leftover_pids(self.address)
+            assert not left, f"containerd shims left running: {left}"
+
+
+@pytest.fixture(scope="session")
+def containerd(engine_base: Path, rootfs: Path) -> Iterator[Containerd]:
+    if shutil.which("containerd") is None or shutil.which("ctr") is None:
+        pytest.skip("containerd is not installed (Debian package containerd)")
+    if shutil.which("containerd-shim-runc-v2") is None:
+        pytest.skip("containerd-shim-runc-v2 is not installed (Debian package containerd)")
+    base = engine_base / "ctrd"
+    base.mkdir()
+    c = Containerd(base, rootfs)
+    try:
+        c.start()
+        yield c
+    finally:
+        c.stop()

@@ -8,21 +8,19 @@ create/start/exec/ps/pause/resume/kill/delete (and ``delete --force`` again).
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from conftest import (
+    NS,
+    Containerd,
     Gate,
-    Result,
     Runtime,
     assert_ran_under,
     error_lines,
     finish,
-    kill_leftover_pids,
     read_until,
     start_reading,
     stop_pid,
@@ -31,139 +29,6 @@ from conftest import (
 from helpers import CGROUP_PARENT, wait_for
 
 pytestmark = [pytest.mark.engines, pytest.mark.root]
-
-NS = "pyoci-tests"
-
-CONFIG = """\
-version = 2
-root = "{base}/root"
-state = "{base}/state"
-disabled_plugins = [
-  "io.containerd.grpc.v1.cri",
-  "io.containerd.snapshotter.v1.btrfs",
-  "io.containerd.snapshotter.v1.zfs",
-  "io.containerd.snapshotter.v1.devmapper",
-  "io.containerd.snapshotter.v1.aufs",
-  "io.containerd.tracing.processor.v1.otlp",
-  "io.containerd.internal.v1.tracing",
-]
-
-[grpc]
-  address = "{base}/c.sock"
-
-[ttrpc]
-  address = "{base}/c.sock.ttrpc"
-
-[debug]
-  level = "info"
-
-[plugins."io.containerd.internal.v1.opt"]
-  path = "{base}/opt"
-"""
-
-
-class Containerd:
-    def __init__(self, base: Path, rootfs: Path) -> None:
-        self.base = base
-        self.rootfs = rootfs
-        self.address = str(base / "c.sock")
-        self.runtime_root = base / "rt"
-        self.fifo_dir = base / "fifo"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.log = base / "containerd.log"
-
-    def start(self) -> None:
-        (self.base / "config.toml").write_text(CONFIG.format(base=self.base))
-        with open(self.log, "wb") as log:
-            self.proc = subprocess.Popen(
-                ["containerd", "--config", str(self.base / "config.toml")],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"containerd exited: {self.log.read_text()[-2000:]}")
-            if Path(self.address).exists() and self.ctr("version").code == 0:
-                return
-            time.sleep(0.1)
-        raise RuntimeError(f"containerd did not answer in 30s: {self.log.read_text()[-2000:]}")
-
-    def ctr(self, *args: str, timeout: float = 60) -> Result:
-        proc = subprocess.run(
-            ["ctr", "--address", self.address, "--namespace", NS, *args],
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-        return Result.of(proc)
-
-    def bundle(self, cid: str) -> Path:
-        return self.base / "state" / "io.containerd.runtime.v2.task" / NS / cid
-
-    def runtime_log(self, cid: str) -> Path:
-        return self.bundle(cid) / "log.json"
-
-    def run_args(
-        self, runtime: Runtime, cid: str, *cmd: str, flags: tuple[str, ...] = ()
-    ) -> list[str]:
-        return [
-            "ctr", "--address", self.address, "--namespace", NS, "run",
-            "--runc-binary", runtime.path,
-            "--runc-root", str(self.runtime_root),
-            "--cgroup", f"{CGROUP_PARENT}/ctrd-{cid}",
-            "--fifo-dir", str(self.fifo_dir),
-            *flags,
-            "--rootfs", str(self.rootfs),
-            cid, *cmd,
-        ]  # fmt: skip
-
-    def task_status(self, cid: str) -> str:
-        res = self.ctr("task", "ls")
-        for line in res.out.splitlines()[1:]:
-            parts = line.split()
-            if parts and parts[0] == cid:
-                return parts[-1]
-        return ""
-
-    def remove_all(self) -> None:
-        for line in self.ctr("task", "ls", "-q").out.split():
-            self.ctr("task", "kill", "-s", "SIGKILL", line)
-            wait_for(lambda cid=line: self.task_status(cid) in ("STOPPED", ""), 10)
-            self.ctr("task", "delete", "--force", line)
-        for line in self.ctr("container", "ls", "-q").out.split():
-            self.ctr("container", "delete", line)
-
-    def stop(self) -> None:
-        if self.proc is None:
-            return
-        try:
-            if self.proc.poll() is None:
-                self.remove_all()
-        finally:
-            stop_pid(self.proc)
-            # a shim outlives containerd by design: ours name our socket
-            left = kill_leftover_pids(self.address)
-            assert not left, f"containerd shims left running: {left}"
-
-
-@pytest.fixture(scope="session")
-def containerd(engine_base: Path, rootfs: Path) -> Iterator[Containerd]:
-    if shutil.which("containerd") is None or shutil.which("ctr") is None:
-        pytest.skip("containerd is not installed (Debian package containerd)")
-    if shutil.which("containerd-shim-runc-v2") is None:
-        pytest.skip("containerd-shim-runc-v2 is not installed (Debian package containerd)")
-    base = engine_base / "ctrd"
-    base.mkdir()
-    c = Containerd(base, rootfs)
-    try:
-        c.start()
-        yield c
-    finally:
-        c.stop()
 
 
 @pytest.fixture
@@ -258,14 +123,17 @@ def test_detached_task(
     assert not c.bundle(cid).exists()
     res = c.ctr("container", "delete", cid)
     assert res.code == 0, res
-    # the shim's cleanup ran `delete --force` on the deleted container: no complaint
-    # (runc 1.1 does complain: it exits 255 as its --log's directory is gone)
-    complaints = [
-        ln for ln in c.log.read_text().splitlines()
-        if "failed to remove runc container" in ln and f"{runtime.path} did not" in ln
-    ]  # fmt: skip
-    if runtime.name == "pyoci":
-        assert not complaints, complaints
+    # the shim's cleanup runs `delete --force` again on the deleted container, with
+    # the same global flags (its log's directory is gone by then): it must exit 0.
+    # (containerd's own log is no witness: the shim's delete mode often loses the
+    # runtime's exit status to its reaper and reports 255 whatever the runtime did.)
+    again = subprocess.run(
+        [runtime.path, "--root", str(c.runtime_root / NS), "--log", str(log),
+         "--log-format", "json", "delete", "--force", cid],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    if runtime.name == "pyoci":  # runc 1.1 exits 1: it cannot open that --log
+        assert again.returncode == 0, again
 
 
 def test_exec_with_tty(
