@@ -31,11 +31,12 @@ if [ -n "$missing" ]; then
     }
 fi
 
-# tests/engines: containerd's runc shim and podman (through conmon) drive pyoci,
-# script (bsdutils) gives them a terminal.  Without recommends (buildah, dbus...).
+# tests/engines: containerd's runc shim, podman (through conmon) and docker (through
+# containerd) drive pyoci; script (bsdutils) gives them a terminal.  Without
+# recommends (buildah, dbus...).
 if [ "$with_tests" = 1 ]; then
     missing=""
-    for p in containerd podman conmon bsdutils; do
+    for p in containerd podman conmon docker.io bsdutils; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
     done
     if [ -n "$missing" ]; then
