@@ -149,7 +149,10 @@ def test_exec_with_tty(
             "ctr", "--address", c.address, "--namespace", NS, "task", "exec", "-t",
             "--exec-id", "t1", cid, "/bin/sh", "-c", "tty; exit 6",
         ]  # fmt: skip
-        proc = subprocess.run(under_script(cmd), capture_output=True, text=True, timeout=60)
+        proc = subprocess.run(
+            under_script(cmd), stdin=subprocess.DEVNULL, capture_output=True, text=True,
+            timeout=60,
+        )  # fmt: skip
         assert proc.returncode == 6, proc
         assert "/dev/pts/" in proc.stdout, proc
         # kill --all ID 9: every process of the container, through its cgroup

@@ -192,7 +192,7 @@ def test_run_tty(docker: Docker, runtime: Runtime, request: pytest.FixtureReques
     proc = subprocess.run(
         under_script(docker.args(*run_args(runtime, name, "--rm", "-t"), "/bin/sh", "-c",
                                  "tty; exit 5")),
-        capture_output=True, text=True, timeout=60,
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert proc.returncode == 5, proc
     assert "/dev/pts/0" in proc.stdout, proc

@@ -191,6 +191,7 @@ def test_detached_exec_stop_rm(
     # exec -t: exec --detach --tty --console-socket; conmon relays the pty
     proc = subprocess.run(
         under_script(podman.args(runtime, "exec", "-t", name, "/bin/sh", "-c", "tty; exit 2")),
+        stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
         timeout=60,
@@ -244,7 +245,8 @@ def test_run_tty(podman: Podman, runtime: Runtime, request: pytest.FixtureReques
         runtime, *podman.run_args(name, "-t"), "/bin/sh", "-c", "tty; stty size; exit 5"
     )
     proc = subprocess.run(
-        under_script(cmd), capture_output=True, text=True, timeout=60, env=podman.env
+        under_script(cmd), stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
+        env=podman.env,
     )
     assert proc.returncode == 5, proc
     assert "/dev/pts/0" in proc.stdout, proc
