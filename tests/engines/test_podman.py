@@ -185,6 +185,11 @@ def test_detached_exec_stop_rm(
 
     res = podman(runtime, "exec", name, "/bin/sh", "-c", "echo in exec; exit 4")
     assert (res.code, res.out) == (4, "in exec\n"), res
+    # exec's own failures, as podman maps the runtime's words: 127 and 126
+    res = podman(runtime, "exec", name, "no-such-command")
+    assert res.code == 127 and "no-such-command" in res.err, res
+    res = podman(runtime, "exec", name, "/etc/passwd")
+    assert res.code == 126, res
     res = podman(runtime, "exec", "--user", "1000:1000", "--workdir", "/tmp", "-e", "A=b",
                  name, "/bin/sh", "-c", 'echo $(id -u):$(id -g) $(pwd) $A')  # fmt: skip
     assert (res.code, res.out) == (0, "1000:1000 /tmp b\n"), res
