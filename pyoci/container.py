@@ -266,9 +266,11 @@ def _create(
     )
     if job.cgroup is not None:
         job.cgroup.create()
+        record["cgroup"] = job.cgroup.record()
+        # a create killed from here on leaves a record that delete can clean up
+        cdir.write(record)
         for w in job.cgroup.apply(resources or {}):
             log.warning(w)
-        record["cgroup"] = job.cgroup.record()
 
     seccomp = None
     if linux.get("seccomp"):
@@ -599,6 +601,8 @@ def delete(opts: RuntimeOptions, container_id: str, force: bool = False) -> None
                     f"cannot delete container {container_id} that is not stopped: {status}"
                 )
             _stop_everything(record)
+        elif record.get("status") == model.CREATING:
+            _stop_everything(record)  # an abandoned create: whatever it left running
         _destroy(cdir, record)
     finally:
         cdir.unlock()

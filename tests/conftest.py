@@ -29,6 +29,8 @@ from helpers import (
 )
 
 IS_ROOT = os.geteuid() == 0
+# the work dirs of this session (other sessions may run tests under TEST_TMP meanwhile)
+_SESSION_WORKDIRS: list[str] = []
 TEST_TMP = Path(os.environ.get("PYOCI_TEST_TMP", "/tmp/pyoci-tests"))
 
 
@@ -55,6 +57,7 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     import tempfile
 
     d = Path(tempfile.mkdtemp(prefix="t-", dir=TEST_TMP))
+    _SESSION_WORKDIRS.append(str(d))
     yield d
     shutil.rmtree(d, ignore_errors=True)
 
@@ -128,12 +131,12 @@ def runc_sh(runc: RuntimeCLI, bundle_factory: Callable[..., Bundle]) -> Runner:
 def session_leak_check() -> Iterator[None]:
     """After the whole suite: no mounts, cgroups or state of ours left behind."""
     yield
-    mounts = mounts_under(str(TEST_TMP))
+    mounts = [m for d in _SESSION_WORKDIRS for m in mounts_under(d + "/")]
     cgroups = cgroup_dirs_of_session()
     remove_session_cgroups()
     problems = []
     if mounts:
-        problems.append(f"mounts left under {TEST_TMP}: {mounts}")
+        problems.append(f"mounts left under this session's work dirs: {mounts}")
     if cgroups:
         problems.append(f"cgroups left under {CGROUP_PARENT}: {cgroups}")
     if problems:
