@@ -1,0 +1,1 @@
+"""pyoci conformance: a spec-clause-driven suite runnable against any OCI runtime."""
