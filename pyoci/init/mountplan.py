@@ -176,6 +176,12 @@ def parse_options(options: list[str]) -> tuple[int, list[int], int, int, str, se
     return flags, propagation, attr_set, attr_clr, ",".join(data), extensions
 
 
+def mount_option_names() -> list[str]:
+    """Every mount option this runtime recognises (``pyoci features``)."""
+    names = set(_FLAG_OPTIONS) | set(_PROPAGATION_OPTIONS) | set(_RECURSIVE_OPTIONS)
+    return sorted((names | _EXTENSION_OPTIONS) - {"remount"})
+
+
 def resolve_source(source: str, bundle: str) -> str:
     """Bind sources are absolute or relative to the bundle (config.md)."""
     if not source or source.startswith("/"):

@@ -13,6 +13,7 @@ Order (as runc's prepareRootfs/finalizeRootfs):
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 
@@ -69,6 +70,7 @@ _SB_FLAG_KEYS: tuple[tuple[int, str], ...] = (
     (c.MS_I_VERSION, "iversion"),
     (c.MS_SILENT, "silent"),
 )
+_LEGACY_SB_FLAGS = c.MS_POSIXACL | c.MS_I_VERSION | c.MS_SILENT
 
 
 def mount_attrs(flags: int) -> int:
@@ -247,7 +249,14 @@ class RootfsBuilder:
                 native.fsconfig_string(fsfd, "context", context)
             for flag, key in _SB_FLAG_KEYS:
                 if flags & flag:
-                    native.fsconfig_string(fsfd, key, None)
+                    try:
+                        native.fsconfig_string(fsfd, key, None)
+                    except OSError as exc:
+                        # acl, iversion, silent: mount(2) sets these superblock flags
+                        # itself; fsconfig hands them to the filesystem, and most (tmpfs)
+                        # do not take them: as mount(2), go on without.
+                        if exc.errno != errno.EINVAL or not flag & _LEGACY_SB_FLAGS:
+                            raise
             for opt in data.split(","):
                 if not opt:
                     continue
