@@ -377,3 +377,24 @@ def test_notify_listener_unreachable_fails_create(pyoci: RuntimeCLI, bundle_fact
     res = pyoci("create", "--bundle", str(b.path), "nolistener")
     assert res.code != 0 and "seccomp listener" in res.err, res
 
+
+
+# -------------------------------------------------------------------- features
+
+
+def test_features_reports_seccomp_truthfully(pyoci: RuntimeCLI) -> None:
+    """``pyoci features`` lists what compile_profile accepts and this kernel has."""
+    from pyoci.seccomp.features import seccomp_features
+
+    res = pyoci("features")
+    if res.code != 0 and "features" in res.err and "no such command" in res.err:
+        pytest.skip("pyoci features is not implemented in this build")
+    assert res.code == 0, res
+    got = json.loads(res.out)["linux"]["seccomp"]
+    assert got == seccomp_features(), got
+    assert got["enabled"] is True
+    assert {"SCMP_ACT_ERRNO", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_NOTIFY"} <= set(got["actions"])
+    assert "SCMP_CMP_MASKED_EQ" in got["operators"]
+    if os.uname().machine == "x86_64":
+        assert "SCMP_ARCH_X86_64" in got["archs"]
+    assert set(got["supportedFlags"]) <= set(got["knownFlags"])
