@@ -100,7 +100,13 @@ class SyncSocket:
     def recv(self) -> tuple[bytes, bytes, int]:
         """Receive one message: (type, payload, fd or -1). EOF raises SyncError."""
         fds = array.array("i")
-        data, anc, _flags, _addr = self.sock.recvmsg(_MAX, _socket.CMSG_SPACE(fds.itemsize))
+        try:
+            data, anc, _flags, _addr = self.sock.recvmsg(_MAX, _socket.CMSG_SPACE(fds.itemsize))
+        except ConnectionResetError:
+            # The peer exited without reading what we sent (say, CGROUP_DONE after
+            # it failed): the kernel reports that once, ahead of what the peer sent
+            # before exiting (its ERROR message), which the next read returns.
+            data, anc, _flags, _addr = self.sock.recvmsg(_MAX, _socket.CMSG_SPACE(fds.itemsize))
         fd = -1
         for level, ctype, cdata in anc:
             if level == _socket.SOL_SOCKET and ctype == _socket.SCM_RIGHTS:
