@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from pyoci import jsonio, log
+from pyoci import SPEC_VERSION, jsonio, log
 from pyoci.errors import (
     CgroupError,
     ContainerNotFound,
@@ -229,7 +229,8 @@ def _create(
     annotations = config.get("annotations") or {}
     me = os.getpid()
     record: dict[str, Any] = {
-        "ociVersion": config.get("ociVersion", "1.3.0"),
+        # the version of the spec the state document complies with: ours, not the config's
+        "ociVersion": SPEC_VERSION,
         "id": job.id,
         "status": model.CREATING,
         "pid": 0,

@@ -32,12 +32,16 @@ def is_stopped(rt: Any, cid: str) -> bool:
 
 
 def test_full_lifecycle(pyoci: Any, bundle_factory: Any, workdir: Path) -> None:
-    b = bundle_factory(["sleep", "100"])
+    from pyoci.spec.validate import validate_state
+
+    b = bundle_factory(["sleep", "100"], mutate=lambda c: c.update(ociVersion="1.0.2"))
     res = pyoci("create", "-b", str(b.path), "life")
-    assert res.code == 0 and res.out == "" and res.err == "", res
+    assert res.code == 0 and res.out == "", res
     st = pyoci.state("life")
+    assert validate_state(st) == []
     assert st["status"] == "created"
-    assert st["id"] == "life" and st["bundle"] == str(b.path) and st["ociVersion"]
+    assert st["id"] == "life" and st["bundle"] == str(b.path)
+    assert st["ociVersion"] == "1.3.0", "the spec version the state complies with"
     pid = st["pid"]
     assert pid > 0 and Path(f"/proc/{pid}").exists()
     # the init waits: it has not exec'd the user process yet
@@ -45,12 +49,14 @@ def test_full_lifecycle(pyoci: Any, bundle_factory: Any, workdir: Path) -> None:
 
     pyoci("start", "life", check=True)
     st = pyoci.state("life")
+    assert validate_state(st) == []
     assert st["status"] == "running" and st["pid"] == pid
     assert wait_for(lambda: Path(f"/proc/{pid}/comm").read_text().strip() == "sleep")
 
     pyoci("kill", "life", "KILL", check=True)
     assert wait_for(lambda: is_stopped(pyoci, "life"))
     assert pyoci.state("life")["pid"] == 0
+    assert validate_state(pyoci.state("life")) == []
 
     pyoci("delete", "life", check=True)
     one_error(pyoci("state", "life"), "container life does not exist")

@@ -257,3 +257,28 @@ def test_cgroup_namespace(run_sh: Any) -> None:
 def test_ipc_namespace_isolated(run_sh: Any) -> None:
     res = run_sh("cat /proc/sysvipc/shm | wc -l")
     assert res.out.strip() == "1"  # the header only
+
+
+def test_join_user_namespace_of_another_container(pyoci: Any, bundle_factory: Any,
+                                                  workdir: Path) -> None:  # fmt: skip
+    workdir.chmod(0o755)
+    a = bundle_factory(["sleep", "100"], mutate=lambda c: userns(c, 300000, 65536))
+    pyoci("create", "-b", str(a.path), "owner", check=True)
+    pid = pyoci.state("owner")["pid"]
+
+    def mutate(cfg: dict[str, Any]) -> None:
+        cfg["linux"]["namespaces"] = [
+            {"type": "user", "path": f"/proc/{pid}/ns/user"},
+            {"type": "pid"}, {"type": "mount"}, {"type": "ipc"}, {"type": "uts"},
+            {"type": "network", "path": f"/proc/{pid}/ns/net"},
+        ]  # fmt: skip
+
+    b = bundle_factory(["sh", "-c", "readlink /proc/self/ns/user; id -u; cat /proc/self/uid_map"],
+                       mutate=mutate)  # fmt: skip
+    res = pyoci("run", "-b", str(b.path), "joiner")
+    assert res.code == 0, res
+    lines = res.out.splitlines()
+    assert lines[0] == os.readlink(f"/proc/{pid}/ns/user")
+    assert lines[1] == "0"
+    assert lines[2].split() == ["0", "300000", "65536"]
+    pyoci("delete", "-f", "owner", check=True)

@@ -322,3 +322,20 @@ def test_stderr_separate(pyoci: Any, bundle_factory: Any) -> None:
 def test_personality(run_sh: Any) -> None:
     res = run_sh("uname -m", lambda c: c["linux"].update(personality={"domain": "LINUX32"}))
     assert res.out.strip() in ("i686", "i386")
+
+
+def _session_keyrings() -> str:
+    return Path("/proc/keys").read_text()
+
+
+def test_session_keyring(pyoci: Any, bundle_factory: Any) -> None:
+    """A new session keyring "_ses.<id>" per container unless --no-new-keyring."""
+    a = bundle_factory(["sleep", "100"])
+    b = bundle_factory(["sleep", "100"])
+    pyoci("create", "-b", str(a.path), "kr-new", check=True)
+    pyoci("create", "--no-new-keyring", "-b", str(b.path), "kr-none", check=True)
+    keys = _session_keyrings()
+    assert "_ses.kr-new" in keys
+    assert "_ses.kr-none" not in keys
+    pyoci("delete", "-f", "kr-new", check=True)
+    pyoci("delete", "-f", "kr-none", check=True)
