@@ -586,3 +586,31 @@ def test_idmap_without_mappings_or_userns_is_an_error(pyoci: Any, bundle_factory
     res = pyoci("run", "-b", str(b.path), "idmap-err")
     assert res.code == 1
     assert "idmap" in res.err and len(res.err.strip().splitlines()) == 1
+
+
+def test_idmap_with_the_containers_user_namespace(run_sh: Any, owned_dir: Path,
+                                                  workdir: Path) -> None:  # fmt: skip
+    """Without mappings on the mount, the container's own maps apply: the host's root
+    files are root's inside a user namespace (instead of the overflow id)."""
+    workdir.chmod(0o755)
+
+    def mutate(cfg: dict[str, Any]) -> None:
+        cfg["linux"]["namespaces"].append({"type": "user"})
+        cfg["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+        cfg["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+        _mounts(cfg, bind("/idm", owned_dir, "bind", "idmap"), bind("/plain", owned_dir, "bind"))
+
+    b = run_sh.bundle("stat -c '%n %u:%g' /idm/by-root /idm/by-1000 /plain/by-root; "
+                      "touch /idm/made-inside && echo made", mutate, copy_rootfs=True)  # fmt: skip
+    for d in ("idm", "plain"):  # the container's root may not create them in a host-owned /
+        (b.rootfs / d).mkdir()
+    res = run_sh.rt("run", "-b", str(b.path), "idm-userns")
+    assert res.code == 0, res
+    assert res.out.splitlines() == [
+        "/idm/by-root 0:0",
+        "/idm/by-1000 1000:1000",
+        "/plain/by-root 65534:65534",
+        "made",
+    ]
+    # written through the idmapped mount as the container's root: host root on disk
+    assert (owned_dir / "made-inside").stat().st_uid == 0
