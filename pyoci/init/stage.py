@@ -260,6 +260,7 @@ def _init(plan: LaunchPlan, sock: SyncSocket, fifo_fd: int) -> None:
         listen_fds=plan.listen_fds,
         oom_score_adj=None,  # set by stage 1, inherited
         personality=linux.get("personality"),
+        seccomp=plan.seccomp is not None,  # else nothing to hold CAP_SYS_ADMIN for
     )
     setup.apply()
 
