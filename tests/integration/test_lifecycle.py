@@ -380,6 +380,13 @@ def _bad(name: str, workdir: Path, bundle_factory: Any) -> tuple[list[str], str]
         b = bundle_factory(["true"], mutate=lambda c: c.update(hooks={"createRuntime": [
             {"path": "/bin/false"}]}))  # fmt: skip
         return ["create", "-b", str(b.path), "x"], "createRuntime"
+    if name == "pid-file-dir-missing":  # fails after the init is up: rolled back too
+        b = bundle_factory(["sleep", "100"])
+        return ["create", "--pid-file", str(workdir / "no" / "dir" / "pid"), "-b", str(b.path),
+                "x"], "pid"  # fmt: skip
+    if name == "empty-id":
+        b = bundle_factory(["true"])
+        return ["create", "-b", str(b.path), ""], "id"
     if name == "unknown-flag":
         return ["create", "--no-such-flag", "x"], "no-such-flag"
     if name == "missing-arg":
@@ -389,7 +396,7 @@ def _bad(name: str, workdir: Path, bundle_factory: Any) -> tuple[list[str], str]
 
 BAD_CREATES = ["bad-json", "schema", "semantic", "no-config", "no-bundle", "no-rootfs",
                "bad-id", "late-failure", "mount-failure", "hook-failure", "unknown-flag",
-               "missing-arg"]  # fmt: skip
+               "missing-arg", "pid-file-dir-missing", "empty-id"]  # fmt: skip
 
 
 @pytest.mark.parametrize("case", BAD_CREATES)

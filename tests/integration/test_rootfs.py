@@ -614,3 +614,28 @@ def test_idmap_with_the_containers_user_namespace(run_sh: Any, owned_dir: Path,
     ]
     # written through the idmapped mount as the container's root: host root on disk
     assert (owned_dir / "made-inside").stat().st_uid == 0
+
+
+def test_devices_in_a_user_namespace(run_sh: Any, workdir: Path) -> None:
+    """mknod is not allowed in a user namespace: default devices and linux.devices are
+    bind mounts of the host's nodes there, with the same type and numbers."""
+    if not Path("/dev/fuse").exists():
+        pytest.skip("the host has no /dev/fuse to bind")
+    workdir.chmod(0o755)
+
+    def mutate(cfg: dict[str, Any]) -> None:
+        cfg["linux"]["namespaces"].append({"type": "user"})
+        cfg["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+        cfg["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+        cfg["linux"]["devices"] = [{"path": "/dev/fuse", "type": "c", "major": 10,
+                                    "minor": 229}]  # fmt: skip
+
+    res = run_sh(
+        "for d in null zero full random urandom tty fuse; do stat -c '%n %F %t:%T' /dev/$d; done;"
+        "head -c 2 /dev/zero | wc -c",
+        mutate,
+    )
+    lines = res.out.splitlines()
+    assert lines[0] == "/dev/null character special file 1:3"
+    assert lines[6] == "/dev/fuse character special file a:e5"
+    assert lines[7] == "2"
