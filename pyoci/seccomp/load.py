@@ -12,9 +12,12 @@ so that a profile may deny syscalls the init itself needed until then.  After
 
 Permission: seccomp(2) installs a filter only if the calling thread has
 no_new_privs set or holds CAP_SYS_ADMIN in its user namespace.  When
-``process.noNewPrivileges`` is false and the capability drop removed
-CAP_SYS_ADMIN, the kernel answers EACCES: such a container must get its
-filter installed before the capability drop, as runc then does.
+``process.noNewPrivileges`` is false and the capability drop removes
+CAP_SYS_ADMIN, the kernel would answer EACCES.  runc then installs the filter
+before the capability drop (so the filter sees the drop's syscalls); pyoci
+keeps it last instead: ``ProcessSetup`` holds CAP_SYS_ADMIN in the effective
+and permitted sets until the filter is in, then one capset(2) sets the final
+ones (``release_held_capabilities``), so such a profile must allow capset.
 """
 
 from __future__ import annotations
