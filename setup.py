@@ -1,6 +1,8 @@
-"""Only here for cffi (the native layer is compiled out-of-line at build time)
-and to stamp the git commit into the package for ``pyoci --version``."""
+"""Only here for cffi (the native layer is compiled out-of-line at build time),
+to stamp the git commit into the package for ``pyoci --version``, and to compile
+schema/ into ``pyoci/spec/_schema_compiled.py`` (pyoci/spec/schemac.py)."""
 
+import importlib.util
 import os
 import subprocess
 
@@ -24,6 +26,20 @@ class build_py_with_commit(build_py):
         target = os.path.join(self.build_lib, "pyoci", "_commit.txt")
         with open(target, "w") as f:
             f.write(commit + "\n")
+        self.compile_schema()
+
+    def compile_schema(self) -> None:
+        """schema/*.json -> pyoci/spec/_schema_compiled.py in the build (fails loudly)."""
+        here = os.path.dirname(os.path.abspath(__file__))
+        # loaded by path: it is standalone, and setup.py does not import the pyoci package
+        spec = importlib.util.spec_from_file_location(
+            "pyoci_schemac", os.path.join(here, "pyoci", "spec", "schemac.py")
+        )
+        assert spec is not None and spec.loader is not None
+        schemac = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(schemac)
+        target = os.path.join(self.build_lib, "pyoci", "spec", "_schema_compiled.py")
+        schemac.write_module(os.path.join(here, "schema"), target)
 
 
 setup(

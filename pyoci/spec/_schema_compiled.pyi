@@ -1,0 +1,9 @@
+# The module itself is generated at build time by pyoci/spec/schemac.py (setup.py's
+# build_py writes it into the built package); this stub is what mypy sees.
+
+SCHEMA_DIGEST: str
+PATTERN_ENGINE: str
+
+def config_valid(v0: object) -> bool: ...
+def state_valid(v0: object) -> bool: ...
+def features_valid(v0: object) -> bool: ...
