@@ -171,6 +171,10 @@ def main(argv: list[str] | None = None) -> int:
         if log._debug:
             raise
         return _fail(PyociError(f"internal error: {type(exc).__name__}: {exc}"))
+    finally:
+        if "PYOCI_DEBUG_IMPORTS" in os.environ:  # for tests of what a command imports
+            sys.stderr.write(f"pyoci-imports: {' '.join(sorted(sys.modules))}\n")
+            sys.stderr.flush()
 
 
 def _fail(exc: PyociError) -> int:

@@ -37,13 +37,43 @@ def read_config(bundle: str, name: str = "config.json") -> dict[str, Any]:
 
 def validate(doc: dict[str, Any], bundle: str, name: str = "config.json") -> None:
     from pyoci.spec.semantic import check_config
-    from pyoci.spec.validate import validate_config
 
-    problems = validate_config(doc, name)
+    problems = schema_problems(doc, name)
     if not problems:
         problems = check_config(doc, bundle, name)
     if problems:
         raise ConfigError(problems)
+
+
+def schema_problems(doc: object, name: str = "config.json") -> list[str]:
+    """The config schema's verdict on *doc*: one line a problem, none when valid.
+
+    The validator compiled from schema/ at build time (pyoci/spec/schemac.py)
+    answers first, in microseconds; only a config it rejects goes through
+    jsonschema (~70 ms to import), which words the problems.  Without the
+    compiled module (a source tree), jsonschema decides alone.
+    """
+    from pyoci import log
+
+    rejected = False
+    try:
+        from pyoci.spec._schema_compiled import config_valid
+    except ModuleNotFoundError as exc:
+        if exc.name != "pyoci.spec._schema_compiled":
+            raise
+    else:
+        try:
+            if config_valid(doc):
+                return []
+            rejected = True
+        except Exception as exc:  # a bug there must not fail a create: jsonschema decides
+            log.debug(f"{name}: compiled schema check failed: {type(exc).__name__}: {exc}")
+    from pyoci.spec.validate import validate_config
+
+    problems = validate_config(doc, name)
+    if rejected and not problems:
+        log.debug(f"{name}: the compiled schema check rejected it, jsonschema accepts it")
+    return problems
 
 
 def load_bundle(bundle: str) -> tuple[dict[str, Any], str, str]:
