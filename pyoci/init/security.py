@@ -87,6 +87,58 @@ def apply_rlimits(limits: list[tuple[int, int, int]]) -> None:
             raise SetupError(f"setrlimit {names[res]} ({soft}, {hard}): {err}") from None
 
 
+# set_mempolicy(2) modes and flags (linux/mempolicy.h)
+MPOL_MODES: dict[str, int] = {
+    "MPOL_DEFAULT": 0, "MPOL_PREFERRED": 1, "MPOL_BIND": 2, "MPOL_INTERLEAVE": 3,
+    "MPOL_LOCAL": 4, "MPOL_PREFERRED_MANY": 5, "MPOL_WEIGHTED_INTERLEAVE": 6,
+}  # fmt: skip
+MPOL_FLAGS: dict[str, int] = {
+    "MPOL_F_NUMA_BALANCING": 1 << 13, "MPOL_F_RELATIVE_NODES": 1 << 14,
+    "MPOL_F_STATIC_NODES": 1 << 15,
+}  # fmt: skip
+
+
+def parse_node_list(text: str) -> list[int]:
+    """``0-3,7`` → [0, 1, 2, 3, 7] (the cpuList format of config-linux.md)."""
+    nodes: set[int] = set()
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        first, dash, last = part.partition("-")
+        if not first.isdigit() or (dash and not last.isdigit()):
+            raise ConfigError(f"config.json: linux.memoryPolicy.nodes: bad node list {text!r}")
+        lo, hi = int(first), int(last) if dash else int(first)
+        if hi < lo:
+            raise ConfigError(f"config.json: linux.memoryPolicy.nodes: bad range {part!r}")
+        nodes.update(range(lo, hi + 1))
+    return sorted(nodes)
+
+
+def parse_memory_policy(policy: dict[str, Any]) -> tuple[int, list[int]]:
+    """``linux.memoryPolicy`` → (mode | flags, nodes) for set_mempolicy(2)."""
+    mode = policy.get("mode")
+    if mode not in MPOL_MODES:
+        raise ConfigError(f"config.json: linux.memoryPolicy.mode: unknown mode {mode!r}")
+    value = MPOL_MODES[mode]
+    for flag in policy.get("flags") or []:
+        if flag not in MPOL_FLAGS:
+            raise ConfigError(f"config.json: linux.memoryPolicy.flags: unknown flag {flag!r}")
+        value |= MPOL_FLAGS[flag]
+    return value, parse_node_list(policy.get("nodes") or "")
+
+
+def apply_memory_policy(policy: dict[str, Any]) -> None:
+    mode, nodes = parse_memory_policy(policy)
+    try:
+        native.set_mempolicy(mode, nodes)
+    except OSError as exc:
+        raise SetupError(
+            f"linux.memoryPolicy {policy.get('mode')} nodes {policy.get('nodes', '')!r}: "
+            f"set_mempolicy: {exc.strerror}"
+        ) from None
+
+
 def join_session_keyring(container_id: str) -> None:
     try:
         serial = native.join_session_keyring(f"_ses.{container_id}")

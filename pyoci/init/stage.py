@@ -250,6 +250,8 @@ def _init(plan: LaunchPlan, sock: SyncSocket, fifo_fd: int) -> None:
     if slave >= 0:
         console.make_controlling(slave)
 
+    if linux.get("memoryPolicy"):
+        security.apply_memory_policy(linux["memoryPolicy"])  # inherited across execve
     setup = ProcessSetup(
         process,
         container_id=plan.container_id,

@@ -39,6 +39,7 @@ __all__ = [
     "reset_signals",
     "seccomp_set_filter",
     "set_ctty",
+    "set_mempolicy",
     "set_winsize",
     "setdomainname",
     "setgroups",
@@ -330,3 +331,16 @@ def fstatfs_type(fd: int) -> int:
     if ret < 0:
         raise _fail("fstatfs")
     return int(ret)
+
+
+def set_mempolicy(mode: int, nodes: list[int]) -> None:
+    """set_mempolicy(2) of the calling thread (inherited across fork and execve);
+    ``mode`` may carry MPOL_F_* flags; ``nodes`` are NUMA node numbers."""
+    words = max(nodes) // 64 + 1 if nodes else 1
+    mask = [0] * words
+    for n in nodes:
+        mask[n // 64] |= 1 << (n % 64)
+    arr = ffi.new("unsigned long[]", mask) if nodes else ffi.NULL
+    maxnode = words * 64 + 1 if nodes else 0  # the kernel reads maxnode - 1 bits
+    if lib.pyoci_set_mempolicy(mode, arr, maxnode) < 0:
+        raise _fail("set_mempolicy")

@@ -56,6 +56,8 @@ int pyoci_seccomp_set_filter(unsigned int flags, unsigned short len,
                              const void *filter);
 long pyoci_bpf(int cmd, void *attr, unsigned int size);
 long pyoci_fstatfs_type(int fd);
+long pyoci_set_mempolicy(int mode, const unsigned long *nodemask,
+                         unsigned long maxnode);
 """
 
 SOURCE = r"""
@@ -274,6 +276,12 @@ static int pyoci_seccomp_set_filter(unsigned int flags, unsigned short len,
 static long pyoci_bpf(int cmd, void *attr, unsigned int size)
 {
     return syscall(SYS_bpf, cmd, attr, size);
+}
+
+static long pyoci_set_mempolicy(int mode, const unsigned long *nodemask,
+                                unsigned long maxnode)
+{
+    return syscall(SYS_set_mempolicy, mode, nodemask, maxnode);
 }
 
 static long pyoci_fstatfs_type(int fd)

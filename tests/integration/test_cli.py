@@ -198,7 +198,11 @@ def test_features_document_is_valid() -> None:
     assert "SCMP_CMP_MASKED_EQ" in seccomp["operators"]
     assert "SCMP_ARCH_X86_64" in seccomp["archs"] or "SCMP_ARCH_AARCH64" in seccomp["archs"]
     assert set(seccomp["supportedFlags"]) <= set(seccomp["knownFlags"])
-    assert "memoryPolicy" not in linux, "not implemented: must not be advertised"
+    assert set(linux["memoryPolicy"]["modes"]) == {
+        "MPOL_DEFAULT", "MPOL_BIND", "MPOL_INTERLEAVE", "MPOL_WEIGHTED_INTERLEAVE",
+        "MPOL_PREFERRED", "MPOL_PREFERRED_MANY", "MPOL_LOCAL"}  # fmt: skip
+    assert set(linux["memoryPolicy"]["flags"]) == {
+        "MPOL_F_NUMA_BALANCING", "MPOL_F_RELATIVE_NODES", "MPOL_F_STATIC_NODES"}  # fmt: skip
     assert linux["intelRdt"] == {"enabled": False}
 
 

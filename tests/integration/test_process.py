@@ -339,3 +339,32 @@ def test_session_keyring(pyoci: Any, bundle_factory: Any) -> None:
     assert "_ses.kr-none" not in keys
     pyoci("delete", "-f", "kr-new", check=True)
     pyoci("delete", "-f", "kr-none", check=True)
+
+
+@pytest.mark.parametrize(
+    "policy,shown",
+    [({"mode": "MPOL_BIND", "nodes": "0"}, "bind:0"),
+     ({"mode": "MPOL_INTERLEAVE", "nodes": "0", "flags": ["MPOL_F_STATIC_NODES"]},
+      "interleave=static:0"),
+     ({"mode": "MPOL_PREFERRED", "nodes": "0"}, "prefer:0"),
+     ({"mode": "MPOL_LOCAL"}, "local")],
+)  # fmt: skip
+def test_memory_policy(run_sh: Any, policy: dict[str, Any], shown: str) -> None:
+    if not Path("/proc/self/numa_maps").exists():
+        pytest.skip("kernel without NUMA (no /proc/self/numa_maps)")
+    res = run_sh("grep -E ' (heap|stack) ' /proc/self/numa_maps",
+                 lambda c: c["linux"].update(memoryPolicy=policy))  # fmt: skip
+    lines = res.out.splitlines()
+    assert lines and all(ln.split()[1] == shown for ln in lines), res.out
+
+
+def test_memory_policy_on_a_missing_node_fails_clearly(pyoci: Any, bundle_factory: Any,
+                                                       workdir: Path) -> None:  # fmt: skip
+    from helpers import leftovers
+
+    b = bundle_factory(["true"], mutate=lambda c: c["linux"].update(
+        memoryPolicy={"mode": "MPOL_BIND", "nodes": "1000"}))  # fmt: skip
+    res = pyoci("run", "-b", str(b.path), "mpol")
+    assert res.code == 1
+    assert len(res.err.strip().splitlines()) == 1 and "memoryPolicy" in res.err, res
+    assert not leftovers(pyoci, workdir)

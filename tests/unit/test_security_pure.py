@@ -222,3 +222,31 @@ def test_state_document() -> None:
     assert doc["annotations"] == {"a": "b"}
     running = model.ContainerState(id="x", status="running", pid=42, bundle="/b").to_oci()
     assert running["pid"] == 42 and "annotations" not in running
+
+
+# ------------------------------------------------------------------ memory policy
+
+
+@pytest.mark.parametrize("text,nodes", [("0", [0]), ("0-3,7", [0, 1, 2, 3, 7]), ("", []),
+                                        ("2,1,2", [1, 2]), ("64-65", [64, 65])])  # fmt: skip
+def test_parse_node_list(text: str, nodes: list[int]) -> None:
+    assert security.parse_node_list(text) == nodes
+
+
+@pytest.mark.parametrize("text", ["a", "1-", "3-1", "-1", "1,,x"])
+def test_bad_node_list(text: str) -> None:
+    with pytest.raises(ConfigError, match=r"memoryPolicy\.nodes"):
+        security.parse_node_list(text)
+
+
+def test_parse_memory_policy() -> None:
+    assert security.parse_memory_policy({"mode": "MPOL_BIND", "nodes": "0-1"}) == (2, [0, 1])
+    mode, nodes = security.parse_memory_policy(
+        {"mode": "MPOL_INTERLEAVE", "nodes": "1", "flags": ["MPOL_F_STATIC_NODES",
+                                                            "MPOL_F_NUMA_BALANCING"]})  # fmt: skip
+    assert mode == 3 | (1 << 15) | (1 << 13) and nodes == [1]
+    assert security.parse_memory_policy({"mode": "MPOL_LOCAL"}) == (4, [])
+    with pytest.raises(ConfigError, match="unknown mode"):
+        security.parse_memory_policy({"mode": "MPOL_NOPE"})
+    with pytest.raises(ConfigError, match="unknown flag"):
+        security.parse_memory_policy({"mode": "MPOL_BIND", "nodes": "0", "flags": ["X"]})
