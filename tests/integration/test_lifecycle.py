@@ -452,3 +452,30 @@ def test_text_log_format(pyoci: Any, workdir: Path) -> None:
     line = log.read_text().splitlines()[-1]
     assert line.startswith('time="') and "level=error" in line
     assert 'msg="container ghost does not exist"' in line
+
+
+def test_wrong_state_and_bad_signal_are_logged(pyoci: Any, bundle_factory: Any,
+                                               workdir: Path) -> None:  # fmt: skip
+    """Each refused operation: exit 1, one stderr line, the same message as the last JSON
+    log line, and the container unchanged."""
+    b = bundle_factory(["sleep", "100"])
+    pyoci("create", "-b", str(b.path), "ws", check=True)
+
+    def refused(*argv: str) -> None:
+        line = one_error(pyoci(*argv))
+        last = log_lines(pyoci.log)[-1]
+        assert last["level"] == "error" and "pyoci: " + last["msg"] == line, (line, last)
+
+    refused("delete", "ws")  # created, not stopped
+    refused("kill", "ws", "NOSIG")
+    assert pyoci.state("ws")["status"] == "created"
+    pyoci("start", "ws", check=True)
+    refused("start", "ws")
+    refused("delete", "ws")
+    assert pyoci.state("ws")["status"] == "running"
+    pyoci("kill", "ws", "KILL", check=True)
+    assert wait_for(lambda: is_stopped(pyoci, "ws"))
+    refused("kill", "ws", "TERM")
+    refused("start", "ws")
+    pyoci("delete", "ws", check=True)
+    assert not leftovers(pyoci, workdir)
