@@ -479,3 +479,24 @@ def test_wrong_state_and_bad_signal_are_logged(pyoci: Any, bundle_factory: Any,
     refused("start", "ws")
     pyoci("delete", "ws", check=True)
     assert not leftovers(pyoci, workdir)
+
+
+def test_run_reports_the_init_killed_by_a_signal(pyoci: Any, bundle_factory: Any,
+                                                 workdir: Path) -> None:  # fmt: skip
+    """run's exit status is 128+N when the container's init dies of signal N."""
+    import subprocess
+
+    b = bundle_factory(["sleep", "100"])
+    with open(workdir / "out", "w") as out:
+        proc = subprocess.Popen([*pyoci.global_args(), "run", "-b", str(b.path), "victim"],
+                                stdout=out, stderr=out)  # fmt: skip
+    try:
+        assert wait_for(lambda: pyoci("state", "victim").code == 0
+                        and pyoci.state("victim")["status"] == "running")  # fmt: skip
+        os.kill(pyoci.state("victim")["pid"], 9)
+        assert proc.wait(timeout=10) == 137
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert not (pyoci.root / "victim").exists()
