@@ -639,3 +639,23 @@ def test_devices_in_a_user_namespace(run_sh: Any, workdir: Path) -> None:
     assert lines[0] == "/dev/null character special file 1:3"
     assert lines[6] == "/dev/fuse character special file a:e5"
     assert lines[7] == "2"
+
+
+@pytest.mark.parametrize("cgroupns", [True, False])
+def test_cgroup_mount_shows_the_containers_cgroup(run_sh: Any, cgroupns: bool) -> None:
+    """/sys/fs/cgroup inside is the container's own cgroup (its limits at the top),
+    with and without a cgroup namespace."""
+    if Path("/sys/fs/cgroup/cgroup.controllers").exists():  # pure v2
+        files = "/sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max"
+    else:
+        files = "/sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max"
+
+    def mutate(cfg: dict[str, Any]) -> None:
+        cfg["linux"]["resources"]["memory"] = {"limit": 64 * 1024 * 1024}
+        cfg["linux"]["resources"]["pids"] = {"limit": 77}
+        if not cgroupns:
+            cfg["linux"]["namespaces"] = [n for n in cfg["linux"]["namespaces"]
+                                          if n["type"] != "cgroup"]  # fmt: skip
+
+    res = run_sh(f"cat {files}", mutate)
+    assert res.out.split() == [str(64 * 1024 * 1024), "77"]
