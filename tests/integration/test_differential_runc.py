@@ -244,3 +244,41 @@ def test_list_and_state_json_shape(both: list[RuntimeCLI], runc_bundle: Any) -> 
                            rt("list").out.splitlines()[0].split())  # fmt: skip
         rt("delete", "-f", "shape", check=True)
     assert shapes["pyoci"] == shapes["runc"]
+
+
+def test_bind_mount_options_as_runc(both: list[RuntimeCLI], runc_bundle: Any,
+                                    workdir: Path) -> None:  # fmt: skip
+    """ro/nosuid/... on an rbind apply to the top mount only (runc's bind remount); the
+    same per-mount options as runc for binds, tmpfs and atime flags."""
+    src = workdir / "src"
+    (src / "sub").mkdir(parents=True)
+    subprocess.run(["mount", "-t", "tmpfs", "sub", str(src / "sub")], check=True)
+    try:
+
+        def mutate(cfg: dict[str, Any]) -> None:
+            def m(dest: str, typ: str, source: str, *opts: str) -> dict[str, Any]:
+                return {"destination": dest, "type": typ, "source": source,
+                        "options": list(opts)}  # fmt: skip
+
+            cfg["mounts"] += [
+                m("/b/ro", "bind", str(src), "rbind", "ro", "nosuid"),
+                m("/b/plain", "bind", str(src), "bind", "nodev", "noexec"),
+                m("/b/rel", "bind", str(src), "rbind", "relatime", "ro"),
+                m("/t/strict", "tmpfs", "tmpfs", "strictatime", "nosuid"),
+                m("/t/noatime", "tmpfs", "tmpfs", "noatime", "nodiratime", "ro"),
+            ]
+
+        tables = {}
+        for rt in both:
+            b = runc_bundle(["cat", "/proc/self/mountinfo"], mutate=mutate)
+            res = rt("run", "-b", str(b.path), "binds")
+            assert res.code == 0, res
+            tables[rt.name] = parse_mountinfo(res.out)
+        for point in ("/b/ro", "/b/ro/sub", "/b/plain", "/b/rel", "/b/rel/sub", "/t/strict",
+                      "/t/noatime"):  # fmt: skip
+            p, r = tables["pyoci"].get(point), tables["runc"].get(point)
+            assert p is not None and r is not None, point
+            assert p.options == r.options, (point, p, r)
+        assert "/b/plain/sub" not in tables["pyoci"] and "/b/plain/sub" not in tables["runc"]
+    finally:
+        subprocess.run(["umount", str(src / "sub")], check=False)
