@@ -217,6 +217,20 @@ class ProcessSetup:
         except OSError as exc:
             raise SetupError(f'exec {args[0]!r}: {exc.strerror}') from None
 
+    def waiter_handoff(self, fifo_fd: int, seccomp: Any) -> Any:
+        """A ``WaiterHandOff`` when the wait can leave this interpreter, else None.
+
+        Not when capabilities are held for installing seccomp (noNewPrivileges
+        false): the execve of the waiter would drop them.
+        """
+        if self._held:
+            return None
+        from pyoci.init.waiter import WaiterHandOff
+
+        proc = procfs.handle()
+        fd_dir = proc.open(f"{proc.self_pid()}/fd", os.O_PATH | os.O_DIRECTORY)
+        return WaiterHandOff(fifo_fd, fd_dir, seccomp)
+
     def release_held_capabilities(self) -> None:
         """Drop what ``apply`` held for installing seccomp: the final capability sets."""
         plan = self._caps

@@ -168,7 +168,9 @@ def _preload(plan: LaunchPlan) -> None:
     import resource  # noqa: F401
 
     from pyoci import hooks  # noqa: F401
-    from pyoci.init import console, lsm, netdev, process, procfs, rootfs  # noqa: F401
+    from pyoci.init import console, lsm, netdev, process, procfs, rootfs, waiter  # noqa: F401
+
+    waiter.preload()
 
     if plan.seccomp is not None:
         from pyoci.seccomp import load  # noqa: F401
@@ -177,7 +179,7 @@ def _preload(plan: LaunchPlan) -> None:
 def _init(plan: LaunchPlan, sock: SyncSocket, fifo_fd: int) -> None:
     _preload(plan)
     from pyoci import hooks
-    from pyoci.init import console, procfs
+    from pyoci.init import console, procfs, waiter
 
     procfs.handle()  # a private procfs, made before the container's mounts exist
     from pyoci.init.process import ProcessSetup, wait_for_start
@@ -278,8 +280,13 @@ def _init(plan: LaunchPlan, sock: SyncSocket, fifo_fd: int) -> None:
             os.close(listener)
             sock.expect(sync.ACK)
 
+    handoff = None
+    if waiter.available() and not hooks.has_hooks(config, "startContainer"):
+        handoff = setup.waiter_handoff(fifo_fd, seccomp)
     sock.send(sync.READY)
     sock.close()
+    if handoff is not None:
+        handoff.exec(setup.path, list(process.get("args") or []), setup.env)
     _handle_termination_signals()
     start_hooks = None
     if hooks.has_hooks(config, "startContainer"):

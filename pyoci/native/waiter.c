@@ -10,13 +10,15 @@
  *   1. makes itself non-dumpable;
  *   2. exits with 128+SIG on the usual termination signals (as PID 1 of its
  *      namespace it would otherwise ignore them: runc's Go init handles them);
- *   3. opens /proc/self/fd/FIFO_FD for writing, which blocks until `start`
- *      opens exec.fifo for reading, and writes one byte;
+ *   3. reopens FIFO_FD (an O_PATH fd of exec.fifo) for writing through
+ *      FD_DIR (an fd of its own /proc/PID/fd directory in a procfs the
+ *      runtime verified: never the container's /proc), which blocks until
+ *      `start` opens exec.fifo for reading, and writes one byte;
  *   4. installs the seccomp filter read from SECCOMP_FD (if not -1): the last
  *      step before execve;
  *   5. execve(PATH, ARGV, envp).
  *
- * usage: pyoci-waiter FIFO_FD SECCOMP_FD SECCOMP_FLAGS PATH ARGV0 [ARGS...]
+ * usage: pyoci-waiter FD_DIR FIFO_FD SECCOMP_FD SECCOMP_FLAGS PATH ARGV0 [ARGS...]
  *
  * No libc: after pivot_root there is no host dynamic loader, and every page
  * of this process is memory a waiting container holds.  Raw syscalls for
@@ -80,7 +82,6 @@ static slong sys6(slong n, slong a, slong b, slong c, slong d, slong e, slong f)
 #error "pyoci-waiter: unsupported architecture"
 #endif
 
-#define AT_FDCWD (-100)
 #define O_WRONLY 01
 #define O_CLOEXEC 02000000
 #define PR_SET_DUMPABLE 4
@@ -169,15 +170,14 @@ __attribute__((used)) void waiter_main(slong *sp)
     int argc = (int)sp[0];
     char **argv = (char **)(sp + 1);
     char **envp = argv + argc + 1;
-    char fifo_path[32] = "/proc/self/fd/";
     static const int sigs[] = {1, 2, 3, 10, 12, 14, 15};
     struct ksigaction sa;
-    slong fd, ret, seccomp_fd, flags;
-    ulong i, n;
+    slong fd, ret, seccomp_fd, flags, fd_dir;
+    ulong i;
 
     sys6(NR_prctl, PR_SET_DUMPABLE, 0, 0, 0, 0, 0);
-    if (argc < 6) {
-        say("usage: pyoci-waiter FIFO_FD SECCOMP_FD FLAGS PATH ARGV0 [ARGS...]", 0);
+    if (argc < 7) {
+        say("usage: pyoci-waiter FD_DIR FIFO_FD SECCOMP_FD FLAGS PATH ARGV0 [ARGS...]", 0);
         die(127);
     }
     sa.handler = on_signal;
@@ -187,13 +187,10 @@ __attribute__((used)) void waiter_main(slong *sp)
     for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
         sys6(NR_rt_sigaction, sigs[i], (slong)&sa, 0, 8, 0, 0);
 
-    /* "/proc/self/fd/" + the fifo fd number */
-    n = 14;
-    for (i = 0; argv[1][i] && n < sizeof(fifo_path) - 1; i++)
-        fifo_path[n++] = argv[1][i];
-    fifo_path[n] = 0;
+    /* FD_DIR/<FIFO_FD>: the magic link of our own fd, resolved by the kernel */
+    fd_dir = num(argv[1]);
     do {
-        fd = sys6(NR_openat, AT_FDCWD, (slong)fifo_path, O_WRONLY | O_CLOEXEC, 0, 0, 0);
+        fd = sys6(NR_openat, fd_dir, (slong)argv[2], O_WRONLY | O_CLOEXEC, 0, 0, 0);
     } while (fd == -EINTR);
     if (fd < 0) {
         say("open exec fifo", errname(fd));
@@ -203,7 +200,8 @@ __attribute__((used)) void waiter_main(slong *sp)
         ret = sys6(NR_write, fd, (slong)"0", 1, 0, 0, 0);
     } while (ret == -EINTR);
     sys6(NR_close, fd, 0, 0, 0, 0, 0);
-    sys6(NR_close, num(argv[1]), 0, 0, 0, 0, 0);
+    sys6(NR_close, num(argv[2]), 0, 0, 0, 0, 0);
+    sys6(NR_close, fd_dir, 0, 0, 0, 0, 0);
 
     /* back to default dispositions before the user process (execve would
        reset caught signals anyway; be explicit) */
@@ -211,8 +209,8 @@ __attribute__((used)) void waiter_main(slong *sp)
     for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
         sys6(NR_rt_sigaction, sigs[i], (slong)&sa, 0, 8, 0, 0);
 
-    seccomp_fd = num(argv[2]);
-    flags = num(argv[3]);
+    seccomp_fd = num(argv[3]);
+    flags = num(argv[4]);
     if (seccomp_fd >= 0) {
         /* the program: 8-byte sock_filter instructions, at most 4096 */
         static unsigned char prog[4096 * 8];
@@ -241,8 +239,8 @@ __attribute__((used)) void waiter_main(slong *sp)
         }
     }
 
-    ret = sys6(NR_execve, (slong)argv[4], (slong)(argv + 5), (slong)envp, 0, 0, 0);
-    say(argv[4], errname(ret));
+    ret = sys6(NR_execve, (slong)argv[5], (slong)(argv + 6), (slong)envp, 0, 0, 0);
+    say(argv[5], errname(ret));
     die(127);
 }
 

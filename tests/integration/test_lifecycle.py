@@ -271,8 +271,11 @@ def test_only_the_init_stays_after_create_and_nothing_after_start(
     b = bundle_factory(["sleep", "100"])
     pyoci("create", "-b", str(b.path), "resident", check=True)
     pid = pyoci.state("resident")["pid"]
-    # every pyoci process has the private --root on its command line (forks keep it)
-    assert pids_with_cmdline(str(pyoci.root)) == [pid]
+    # every pyoci Python process has the private --root on its command line
+    # (forks keep it): none is left, and the init waits as pyoci-waiter
+    assert pids_with_cmdline(str(pyoci.root)) == []
+    assert Path(f"/proc/{pid}/exe").readlink().name == "memfd:pyoci-waiter (deleted)"
+    assert Path(f"/proc/{pid}/comm").read_text().strip() != "sleep"
     pyoci("start", "resident", check=True)
     assert wait_for(lambda: pids_with_cmdline(str(pyoci.root)) == [])
     assert Path(f"/proc/{pid}/comm").read_text().strip() == "sleep"
