@@ -358,28 +358,22 @@ def _drive_children(
         elif kind == sync.INIT_PID:
             job.init_pid = int(payload)
             job.init_pidfd = os.pidfd_open(job.init_pid)
-            # The first migration into a v1 cgroup can wait ~10-20 ms for an
-            # RCU grace period: let it run while the rest is done here and the
-            # init mounts what does not depend on its cgroup (it waits for
-            # CGROUP_DONE before the cgroup namespace and cgroupfs mounts).
-            joined = (
-                job.cgroup.add_process_background(job.init_pid)
-                if job.cgroup is not None
-                else None
-            )
-            try:
-                os.waitpid(job.stage1_pid, 0)
-                job.stage1_pid = 0
-                record["pid"] = job.init_pid
-                record["pidStartTime"] = process_start_time(job.init_pid)
-                if linux.get("netDevices"):
-                    from pyoci.netdevices import move_devices
+            os.waitpid(job.stage1_pid, 0)
+            job.stage1_pid = 0
+            record["pid"] = job.init_pid
+            record["pidStartTime"] = process_start_time(job.init_pid)
+            if linux.get("netDevices"):
+                from pyoci.netdevices import move_devices
 
-                    move_devices(linux["netDevices"], job.init_pid)
-                state_json = _hook_state(record, model.CREATING)
-            finally:
-                if joined is not None:
-                    joined()  # before anything else forks; raises the migration's error
+                move_devices(linux["netDevices"], job.init_pid)
+            state_json = _hook_state(record, model.CREATING)
+            # The first migration into a v1 cgroup can wait ~10-20 ms for an
+            # RCU grace period.  It runs here, in this process, while the init
+            # goes on mounting what does not depend on its cgroup (it waits for
+            # CGROUP_DONE only before the cgroup namespace and cgroupfs): the
+            # overlap needs no thread (the runtime process stays single-threaded).
+            if job.cgroup is not None:
+                job.cgroup.add_process(job.init_pid)
             try:
                 sock.send(sync.CGROUP_DONE, state_json)
             except (BrokenPipeError, ConnectionResetError):

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
     from typing import Any, Protocol
 
     class CgroupManager(Protocol):
@@ -71,10 +70,6 @@ if TYPE_CHECKING:
 
         def paths(self) -> dict[str, str]:
             """v1 controller (or "name=X") -> directory; "" -> the cgroup2 directory."""
-
-        def add_process_background(self, pid: int) -> Callable[[], None]:
-            """``add_process`` in a thread (its first write can sleep ~10 ms on an
-            RCU grace period); the returned function waits and re-raises."""
 
         def dirs(self) -> list[str]:
             """One directory per hierarchy: what ``add_process`` writes to."""

@@ -24,7 +24,7 @@ from pyoci.errors import CgroupError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Mapping
     from typing import Any
 
 SIGKILL = 9  # ``import signal`` pulls in enum
@@ -382,39 +382,6 @@ class FsManager:
                 raise CgroupError(
                     f"cannot add process {pid} to cgroup {directory}: {err.strerror}"
                 ) from err
-
-    def add_process_background(self, pid: int) -> Callable[[], None]:
-        """Start ``add_process(pid)`` in a thread; return the function that waits
-        for it (and raises its error).
-
-        The first cgroup migration of a process waits for an RCU grace period
-        (~10-20 ms on v1): the caller overlaps it with other work, e.g. the
-        sync exchange with the container's init.  Call the returned function
-        before forking again.
-        """
-        import _thread
-
-        done = _thread.allocate_lock()
-        done.acquire()
-        failure: list[BaseException] = []
-
-        def run() -> None:
-            try:
-                self.add_process(pid)
-            except BaseException as err:
-                failure.append(err)
-            finally:
-                done.release()
-
-        _thread.start_new_thread(run, ())
-
-        def wait() -> None:
-            with done:
-                pass
-            if failure:
-                raise failure[0]
-
-        return wait
 
     def pids(self) -> list[int]:
         found: set[int] = set()

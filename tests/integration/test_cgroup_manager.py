@@ -182,8 +182,7 @@ def test_create_add_pids_destroy(env: Env) -> None:
     for d in m.dirs():
         assert str(c.pid) in Path(f"{d}/cgroup.procs").read_text().split()
     other = env.child(lambda: 0)
-    wait = m.add_process_background(other.pid)
-    wait()
+    m.add_process(other.pid)
     assert m.pids() == sorted([c.pid, other.pid])
     for child in (c, other):
         child.go()

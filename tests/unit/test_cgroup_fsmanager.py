@@ -262,20 +262,6 @@ def test_add_process_error(tmp_path: Path) -> None:
         m.add_process(1)
 
 
-def test_add_process_background(tmp_path: Path) -> None:
-    _, m = hybrid_manager(tmp_path)
-    wait = m.add_process_background(7)
-    with pytest.raises(CgroupError, match="cannot add process 7"):
-        wait()
-    m.create()
-    for d in m.dirs():
-        touch(d, "cgroup.procs")
-    wait = m.add_process_background(8)
-    wait()
-    wait()  # idempotent
-    assert all(read(f"{d}/cgroup.procs") == "8" for d in m.dirs())
-
-
 def test_pids_recursive(tmp_path: Path) -> None:
     host, m = v2_manager(tmp_path)
     m.create()
