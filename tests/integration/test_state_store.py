@@ -35,7 +35,6 @@ class _Spawned:
         return code, err
 
 
-_spawn = _Spawned
 
 
 def _release(fifo: Path) -> None:
@@ -63,7 +62,7 @@ def test_two_concurrent_creates_of_one_id(pyoci: Any, bundle_factory: Any) -> No
 
     def create(b: Any) -> None:
         barrier.wait()
-        results.append(_spawn(pyoci, "create", "-b", str(b.path), "race").wait())
+        results.append(_Spawned(pyoci, "create", "-b", str(b.path), "race").wait())
 
     threads = [threading.Thread(target=create, args=(b,)) for b in bundles]
     for t in threads:
@@ -86,9 +85,9 @@ def test_concurrent_deletes_and_states(pyoci: Any, bundle_factory: Any) -> None:
     b = bundle_factory(["sleep", "100"])
     pyoci("create", "-b", str(b.path), "busy", check=True)
     pyoci("start", "busy", check=True)
-    procs = [_spawn(pyoci, "delete", "--force", "busy") for _ in range(4)]
-    procs += [_spawn(pyoci, "state", "busy") for _ in range(4)]
-    procs += [_spawn(pyoci, "kill", "busy", "KILL") for _ in range(2)]
+    procs = [_Spawned(pyoci, "delete", "--force", "busy") for _ in range(4)]
+    procs += [_Spawned(pyoci, "state", "busy") for _ in range(4)]
+    procs += [_Spawned(pyoci, "kill", "busy", "KILL") for _ in range(2)]
     codes = []
     for p in procs:
         code, msg = p.wait()
@@ -130,12 +129,12 @@ def test_status_creating_while_create_runs(pyoci: Any, bundle_factory: Any,
     os.mkfifo(fifo)
 
     b = bundle_factory(["sleep", "100"], mutate=lambda c: c.update(hooks=_blocking_hook(fifo)))
-    creator = _spawn(pyoci, "create", "-b", str(b.path), "slow")
+    creator = _Spawned(pyoci, "create", "-b", str(b.path), "slow")
     try:
         assert wait_for(lambda: Path(f"{fifo}.running").exists())
         assert pyoci.state("slow")["status"] == "creating"
         assert pyoci("list", "-q").out == "slow\n"
-        starter = _spawn(pyoci, "start", "slow")
+        starter = _Spawned(pyoci, "start", "slow")
         assert starter.proc.poll() is None
     finally:
         _release(fifo)
@@ -192,7 +191,7 @@ def test_abandoned_create_is_stopped_and_deletable(pyoci: Any, bundle_factory: A
     fifo = workdir / "hold"
     os.mkfifo(fifo)
     b = bundle_factory(["sleep", "100"], mutate=lambda c: c.update(hooks=_blocking_hook(fifo)))
-    creator = _spawn(pyoci, "create", "-b", str(b.path), "orphan")
+    creator = _Spawned(pyoci, "create", "-b", str(b.path), "orphan")
     assert wait_for(lambda: Path(f"{fifo}.running").exists())
     pid = pyoci.state("orphan")["pid"]
     creator.proc.kill()
