@@ -8,11 +8,11 @@ pidfd of the process.
 from __future__ import annotations
 
 import _socket
-import array
 import os
 
 from pyoci import native
 from pyoci.errors import SetupError
+from pyoci.fdpass import unpack_fds
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -30,14 +30,14 @@ class ConsoleProxy:
         self._saved_attrs: list[Any] | None = None
 
     def receive_master(self) -> int:
-        fds = array.array("i")
+        fds: list[int] = []
         try:
-            _msg, anc, _flags, _addr = self._sock.recvmsg(4096, _socket.CMSG_SPACE(fds.itemsize))
+            _msg, anc, _flags, _addr = self._sock.recvmsg(4096, _socket.CMSG_SPACE(4))
         except OSError as exc:
             raise SetupError(f"receive the container's pty: {exc.strerror}") from None
         for level, kind, data in anc:
             if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
-                fds.frombytes(data[: len(data) - len(data) % fds.itemsize])
+                fds += unpack_fds(data)
         if not fds:
             raise SetupError("the container did not send its pty")
         self.master = fds[0]

@@ -9,12 +9,12 @@ payload is the master's name, as runc sends), binds the slave on
 from __future__ import annotations
 
 import _socket
-import array
 import fcntl
 import os
 
 from pyoci import native
 from pyoci.errors import SetupError
+from pyoci.fdpass import pack_fds
 from pyoci.init import paths
 
 TYPE_CHECKING = False
@@ -53,7 +53,7 @@ def send_fd(sock_fd: int, fd: int, name: str) -> None:
     try:
         sock.sendmsg(
             [name.encode()],
-            [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, array.array("i", [fd]).tobytes())],
+            [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, pack_fds([fd]))],
         )
     except OSError as exc:
         raise SetupError(f"send the console to --console-socket: {exc.strerror}") from None

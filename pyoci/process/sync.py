@@ -34,8 +34,9 @@ A child that hits an error sends E and exits 1; P sees either E or EOF.
 from __future__ import annotations
 
 import _socket
-import array
 import os
+
+from pyoci.fdpass import pack_fds, unpack_fds
 
 USERNS_READY = b"U"
 MAPS_DONE = b"M"
@@ -92,25 +93,25 @@ class SyncSocket:
     def send(self, kind: bytes, payload: bytes | str = b"", fd: int = -1) -> None:
         data = kind + (payload.encode() if isinstance(payload, str) else payload)
         if fd >= 0:
-            anc = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, array.array("i", [fd]).tobytes())]
+            anc = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, pack_fds([fd]))]
             self.sock.sendmsg([data], anc)
         else:
             self.sock.send(data)
 
     def recv(self) -> tuple[bytes, bytes, int]:
         """Receive one message: (type, payload, fd or -1). EOF raises SyncError."""
-        fds = array.array("i")
+        space = _socket.CMSG_SPACE(4)
         try:
-            data, anc, _flags, _addr = self.sock.recvmsg(_MAX, _socket.CMSG_SPACE(fds.itemsize))
+            data, anc, _flags, _addr = self.sock.recvmsg(_MAX, space)
         except ConnectionResetError:
             # The peer exited without reading what we sent (say, CGROUP_DONE after
             # it failed): the kernel reports that once, ahead of what the peer sent
             # before exiting (its ERROR message), which the next read returns.
-            data, anc, _flags, _addr = self.sock.recvmsg(_MAX, _socket.CMSG_SPACE(fds.itemsize))
+            data, anc, _flags, _addr = self.sock.recvmsg(_MAX, space)
         fd = -1
         for level, ctype, cdata in anc:
             if level == _socket.SOL_SOCKET and ctype == _socket.SCM_RIGHTS:
-                fds.frombytes(cdata[: len(cdata) - (len(cdata) % fds.itemsize)])
+                fds = unpack_fds(cdata)
                 if fds:
                     fd = fds[0]
                     for extra in fds[1:]:
