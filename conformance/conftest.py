@@ -31,14 +31,13 @@ IS_ROOT = os.geteuid() == 0
 
 
 def cgroup_mounts() -> list[tuple[str, str]]:
-    """(mountpoint, fstype) of every cgroup / cgroup2 mount in our mount namespace."""
-    out: list[tuple[str, str]] = []
+    """(mountpoint, fstype) of every visible cgroup / cgroup2 mount in our mount
+    namespace (a mount hidden by a later one on the same point is left out)."""
+    top: dict[str, str] = {}
     for line in Path("/proc/self/mountinfo").read_text().splitlines():
         left, _, right = line.partition(" - ")
-        fstype = right.split()[0] if right else ""
-        if fstype in ("cgroup", "cgroup2"):
-            out.append((left.split()[4], fstype))
-    return out
+        top[left.split()[4]] = right.split()[0] if right else ""
+    return [(m, t) for m, t in top.items() if t in ("cgroup", "cgroup2")]
 
 
 def cgroup_dirs(path: str) -> list[Path]:

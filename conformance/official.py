@@ -242,14 +242,18 @@ def _sh_quote(s: str) -> str:
     return "'" + s.replace("'", "'\"'\"'") + "'"
 
 
+# Files outside linux_cgroups_* that use the fixed cgroup paths too.
+SHARED_CGROUP = frozenset({"delete_resources", "delete_only_create_resources"})
+
+
 def run_all(rtools: Path, runtime: str, tests: Sequence[Path], timeout: float, jobs: int,
             tmpfs: Sequence[str], progress: bool = True) -> list[FileResult]:
-    """Run the files, ``jobs`` at a time; the cgroup files share one fixed cgroup
-    path (``/cgrouptest``), so they never overlap each other."""
+    """Run the files, ``jobs`` at a time; the files that use the suite's fixed
+    cgroup paths (``/cgrouptest``, ``pids/cgrouptest``) never overlap each other."""
     cgroup_lock = threading.Lock()
 
     def job(t: Path) -> FileResult:
-        if "cgroups" in t.stem:
+        if "cgroups" in t.stem or t.stem in SHARED_CGROUP:
             with cgroup_lock:
                 r = run_one(t, rtools, runtime, timeout, tmpfs)
         else:

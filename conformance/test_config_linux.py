@@ -508,6 +508,20 @@ def test_v1_config_on_v2_not_convertible(bundle: MakeBundle) -> None:
     assert not res.ok, res.describe()
 
 
+@clause("runtime.md", "If the runtime cannot apply a property as specified in the configuration")
+def test_network_resources_without_controller(bundle: MakeBundle) -> None:
+    """linux.resources.network needs the net_cls / net_prio controllers."""
+    mounted = Path("/proc/self/mountinfo").read_text()
+    if "net_cls" in mounted or "net_prio" in mounted:
+        pytest.skip("net_cls / net_prio are mounted here: the settings can be applied")
+    b = bundle()
+    b.linux["resources"] = {"network": {"classID": 1048577,
+                                        "priorities": [{"name": "lo", "priority": 1}]}}
+    res = b.create()
+    assert not res.ok, \
+        f"network classID/priorities accepted without a net_cls/net_prio cgroup\n{res.describe()}"
+
+
 @clause("config-linux.md", "If no mounted `resctrl` pseudo-filesystem is available in the runtime "
                            "mount")
 def test_intel_rdt_without_resctrl(bundle: MakeBundle) -> None:
