@@ -18,6 +18,7 @@ import pytest
 from conformance.bundle import Bundle, Session, mountinfo, parse_kv, parse_stat
 from conformance.conftest import cgroup_dirs, cgroup_mounts
 from conformance.plugin import clause
+from conformance.runtime import Runtime
 
 MakeBundle = Callable[..., Bundle]
 NS_LINK = {"pid": "pid", "network": "net", "mount": "mnt", "ipc": "ipc", "uts": "uts",
@@ -85,6 +86,46 @@ def test_inherit_unlisted_namespaces(bundle: MakeBundle) -> None:
     kv = parse_kv(b.run())
     for t in ("ipc", "uts", "network", "cgroup", "user"):
         assert kv.get(NS_LINK[t]) == host_ns(t), f"{t}: {kv.get(NS_LINK[t])} != {host_ns(t)}"
+
+
+@clause("config-linux.md", "If a namespace type is not specified in the `namespaces` array, the")
+def test_inherit_mount_namespace(bundle: MakeBundle, rt: Runtime, session: Session) -> None:
+    """No mount namespace in the config: the container shares the runtime's, and the
+    runtime must leave that namespace's root alone (no pivot_root in it).
+
+    The runtime runs in a private copy of our mount namespace (``unshare -m``) with a
+    sentinel process, so a runtime that does pivot only breaks that copy."""
+    b = bundle()
+    b.remove_namespace("mount")
+    helper = str(session.helper)
+    inside = b.rootfs / helper.lstrip("/")
+    inside.parent.mkdir(parents=True)
+    os.link(b.rootfs / "helper", inside)  # the same path whichever root the runtime uses
+    b.process["args"] = [helper, "pause"]
+    b.write_config()
+    sentinel_file = b.dir / "sentinel.pid"
+    script = 'sleep 60 & echo $! > "$1"; shift; exec "$@"'
+    cmd = ["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh",
+           str(sentinel_file), *rt.command("create", "--bundle", str(b.dir), b.id)]
+    with open(b.stdout_path, "ab") as out, open(b.stderr_path, "ab") as err:
+        p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                           timeout=60, check=False)
+    b.created = True
+    sentinel = int(sentinel_file.read_text())
+    try:
+        host = os.stat("/")
+        sroot = os.stat(f"/proc/{sentinel}/root")
+        assert (sroot.st_dev, sroot.st_ino) == (host.st_dev, host.st_ino), \
+            "the runtime changed the root of its own mount namespace (pivot_root or " \
+            "mounts without a mount namespace of the container's own)"
+        assert p.returncode == 0, f"create failed: {b.errors()}"
+        st = b.state()
+        assert st is not None
+        assert os.readlink(f"/proc/{st['pid']}/ns/mnt") == \
+            os.readlink(f"/proc/{sentinel}/ns/mnt"), \
+            "the container has a mount namespace of its own"
+    finally:
+        os.kill(sentinel, 9)
 
 
 class NsHolder:
