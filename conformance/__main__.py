@@ -14,6 +14,17 @@ from pathlib import Path
 import pytest
 
 
+def _is_test_path(arg: str) -> bool:
+    """A file or directory of tests given on the command line (not an option value)."""
+    if arg.startswith("-") or len(arg) > 1024:
+        return False
+    head = arg.split("::")[0]
+    try:
+        return (head.endswith(".py") and Path(head).is_file()) or Path(head).is_dir()
+    except OSError:
+        return False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m conformance",
@@ -25,7 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="known failures (default: conformance/expectations/<runtime>.json)")
     args, rest = ap.parse_known_args(argv)
     here = Path(__file__).resolve().parent
-    paths = [a for a in rest if not a.startswith("-") and Path(a.split("::")[0]).exists()]
+    paths = [a for a in rest if _is_test_path(a)]
     pytest_args = [*([] if paths else [str(here)]), "-p", "no:cacheprovider",
                    "--rootdir", str(here.parent)]
     if args.runtime:
