@@ -270,8 +270,6 @@ def _create(
         record["cgroup"] = job.cgroup.record()
         # a create killed from here on leaves a record that delete can clean up
         cdir.write(record)
-        for w in job.cgroup.apply(resources or {}):
-            log.warning(w)
 
     seccomp = None
     if linux.get("seccomp"):
@@ -327,7 +325,24 @@ def _create(
     if console_fd >= 0:
         os.close(console_fd)
     try:
-        _drive_children(job, parent_sock, config, record)
+        # Stage 1 joins the cgroup now, and the init it forks inherits it.  The
+        # first migration into a v1 cgroup waits ~5-20 ms for an RCU grace
+        # period: stage 1 meanwhile imports the init's modules and sets up its
+        # namespaces, and waits for CGROUP_DONE only before forking the init.
+        # (No thread: the runtime process stays single-threaded.)
+        if job.cgroup is not None:
+            try:
+                job.cgroup.add_process(pid)
+            except (OSError, PyociError):
+                _raise_child_error(parent_sock)  # stage 1 failed and exited first
+                raise
+        new_userns = "user" in namespaces and namespaces["user"] is None
+        if not new_userns:
+            try:
+                parent_sock.send(sync.CGROUP_DONE)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # stage 1 failed: its ERROR message is what _drive_children reads
+        _drive_children(job, parent_sock, config, record, cgroup_pending=new_userns)
     except sync.SyncError as exc:
         raise SetupError(str(exc)) from None
     finally:
@@ -343,7 +358,12 @@ def _create(
 
 
 def _drive_children(
-    job: _Creation, sock: Any, config: dict[str, Any], record: dict[str, Any]
+    job: _Creation,
+    sock: Any,
+    config: dict[str, Any],
+    record: dict[str, Any],
+    *,
+    cgroup_pending: bool = False,
 ) -> None:
     from pyoci.process import sync
 
@@ -355,6 +375,9 @@ def _drive_children(
 
             write_id_maps(job.stage1_pid, linux, rootless=job.opts.rootless)
             sock.send(sync.MAPS_DONE)
+            if cgroup_pending:
+                sock.send(sync.CGROUP_DONE)  # after MAPS_DONE: stage 1 reads in order
+                cgroup_pending = False
         elif kind == sync.INIT_PID:
             job.init_pid = int(payload)
             job.init_pidfd = os.pidfd_open(job.init_pid)
@@ -367,24 +390,24 @@ def _drive_children(
 
                 move_devices(linux["netDevices"], job.init_pid)
             state_json = _hook_state(record, model.CREATING)
-            # The first migration into a v1 cgroup can wait ~10-20 ms for an
-            # RCU grace period.  It runs here, in this process, while the init
-            # goes on mounting what does not depend on its cgroup (it waits for
-            # CGROUP_DONE only before the cgroup namespace and cgroupfs): the
-            # overlap needs no thread (the runtime process stays single-threaded).
-            if job.cgroup is not None:
-                job.cgroup.add_process(job.init_pid)
             try:
-                sock.send(sync.CGROUP_DONE, state_json)
+                sock.send(sync.STATE, state_json)
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the init failed: its ERROR message is next
         elif kind == sync.HOOKS_REQUEST:
+            if job.cgroup is not None:
+                # Once the rootfs is built (its device nodes made), as runc does
+                # once its init is set up: a pids limit of 1 must not stop stage 1
+                # from forking the init, nor device rules the init's mknod.
+                for w in job.cgroup.apply(linux.get("resources") or {}):
+                    log.warning(w)
             from pyoci import hooks
 
-            job.hooks_started = True
-            state_json = _hook_state(record, model.CREATING)
-            hooks.run_hooks(config, "prestart", state_json)
-            hooks.run_hooks(config, "createRuntime", state_json)
+            if hooks.has_hooks(config, "prestart", "createRuntime"):
+                job.hooks_started = True
+                state_json = _hook_state(record, model.CREATING)
+                hooks.run_hooks(config, "prestart", state_json)
+                hooks.run_hooks(config, "createRuntime", state_json)
             sock.send(sync.HOOKS_DONE)
         elif kind == sync.SECCOMP_FD:
             from pyoci.seccomp.notify import send_to_listener
@@ -409,6 +432,26 @@ def _drive_children(
             raise SetupError(f"sync: unexpected message {kind!r}")
         if fd >= 0 and kind != sync.SECCOMP_FD:
             os.close(fd)
+
+
+def _raise_child_error(sock: Any) -> None:
+    """If a child already sent its ERROR message, raise it (it explains the rest)."""
+    import select
+
+    from pyoci.process import sync
+
+    poller = select.poll()
+    poller.register(sock.fileno(), select.POLLIN)
+    if not poller.poll(0):
+        return
+    try:
+        kind, payload, fd = sock.recv()
+    except (OSError, sync.SyncError):
+        return
+    if fd >= 0:
+        os.close(fd)
+    if kind == sync.ERROR:
+        raise SetupError(payload.decode(errors="replace"))
 
 
 def _host_root_ids(linux: dict[str, Any]) -> tuple[int, int]:

@@ -25,7 +25,6 @@ from pyoci.native import consts as c
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
     from typing import Any
 
 _PROPAGATION = {
@@ -130,14 +129,10 @@ class RootfsBuilder:
             pass
 
     # -- step 3 ------------------------------------------------------------
-    def mount_all(self, before_cgroup: Callable[[], None] | None = None) -> None:
-        """Mount every step.  ``before_cgroup`` runs once, before the first
-        cgroupfs mount (or after the last step): the init must be in its cgroup
-        and its cgroup namespace before it mounts cgroupfs."""
+    def mount_all(self) -> None:
+        """Mount every step, in the listed order (the init is already in its
+        cgroup and cgroup namespace, as cgroupfs mounts need)."""
         for i, step in enumerate(self.steps):
-            if before_cgroup is not None and not step.is_bind and "cgroup" in step.fstype:
-                before_cgroup()
-                before_cgroup = None
             try:
                 self._mount_one(step, self.mount_fds.pop(i, -1))
             except OSError as exc:
@@ -145,8 +140,6 @@ class RootfsBuilder:
                     f"mount {step.source or step.fstype} to {step.destination}: "
                     f"{exc.strerror or exc}"
                 ) from None
-        if before_cgroup is not None:
-            before_cgroup()
 
     def _mount_one(self, step: MountStep, tree: int = -1) -> None:
         dest = step.destination if step.destination.startswith("/") else "/" + step.destination

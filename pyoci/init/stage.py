@@ -59,6 +59,9 @@ def stage1(plan: LaunchPlan, sock: SyncSocket) -> NoReturn:
             # /proc/self/oom_score_adj belongs to the host's root.
             security.set_oom_score_adj(int(oom))
         security.set_non_dumpable()
+        # What the init imports, imported here: it overlaps with the parent
+        # moving us into the container's cgroup (an RCU grace period).
+        _preload(plan)
         # Opened before any namespace change: a rootless container's root (a
         # subordinate uid, say) may not be able to search the state directory.
         fifo_fd = os.open(plan.fifo_path, os.O_PATH | os.O_CLOEXEC)
@@ -102,6 +105,8 @@ def stage1(plan: LaunchPlan, sock: SyncSocket) -> NoReturn:
             native.unshare(flags)
         if "time" in namespaces and namespaces["time"] is None:
             _write_time_offsets(plan)
+        # the init must be born in the container's cgroup
+        sock.expect(sync.CGROUP_DONE)
         pid = os.fork()
         if pid == 0:
             init_main(plan, sock, fifo_fd)
@@ -205,18 +210,12 @@ def _init(plan: LaunchPlan, sock: SyncSocket, fifo_fd: int) -> None:
     builder.mount_fds = plan.mount_fds
     builder.prepare()
 
-    # The parent moves us into the container's cgroup meanwhile (a first v1
-    # migration can take ~10-20 ms): mount what does not depend on it, and
-    # wait for CGROUP_DONE only before the cgroup namespace and cgroupfs.
-    state: list[bytes] = []
-
-    def join_cgroup() -> None:
-        state.append(sock.expect(sync.CGROUP_DONE))
-        if new_cgroupns:
-            native.unshare(c.CLONE_NEWCGROUP)
-
-    builder.mount_all(before_cgroup=join_cgroup)
-    state_json = state[0]
+    # Born in the container's cgroup (stage 1 was moved there before forking
+    # us): its namespace is rooted there.
+    if new_cgroupns:
+        native.unshare(c.CLONE_NEWCGROUP)
+    builder.mount_all()
+    state_json = sock.expect(sync.STATE)
     slave = -1
     if process.get("terminal"):
         slave = console.open_pty(plan, builder)
@@ -239,9 +238,10 @@ def _init(plan: LaunchPlan, sock: SyncSocket, fifo_fd: int) -> None:
     if config.get("domainname") is not None and "uts" in namespaces:
         native.setdomainname(config["domainname"])
 
-    if hooks.has_hooks(config, "prestart", "createRuntime"):
-        sock.send(sync.HOOKS_REQUEST)
-        sock.expect(sync.HOOKS_DONE)
+    # rootfs built: the parent applies linux.resources and runs the prestart
+    # and createRuntime hooks
+    sock.send(sync.HOOKS_REQUEST)
+    sock.expect(sync.HOOKS_DONE)
     hooks.run_hooks(config, "createContainer", state_json)
 
     builder.pivot(plan.no_pivot)

@@ -9,14 +9,17 @@ type  name             dir    meaning / payload
 U     USERNS_READY     S→P    S unshared its user namespace; P writes
                               uid_map/gid_map of S (payload: S's pid)
 M     MAPS_DONE        P→S    maps written; S may setresuid(0) and go on
+C     CGROUP_DONE      P→S    S was moved into the container's cgroup (P
+                              does it while S imports and unshares; the init
+                              S forks is born there); sent after MAPS_DONE
+                              when there is a new user namespace
 P     INIT_PID         S→P    S forked I; payload: I's pid (host view)
-C     CGROUP_DONE      P→I    I was moved into its cgroup (P does it while
-                              I mounts; I waits only before its cgroup
-                              namespace and cgroupfs); payload: the
-                              state JSON hooks get (status creating)
-H     HOOKS_REQUEST    I→P    rootfs mounted, before pivot_root: P runs the
-                              prestart and createRuntime hooks
-K     HOOKS_DONE       P→I    hooks ran; I goes on (createContainer hooks)
+S     STATE            P→I    the state JSON hooks get (status creating)
+H     HOOKS_REQUEST    I→P    rootfs built, before pivot_root: P applies
+                              linux.resources (as runc: after the init's
+                              forks and mknods) and runs the prestart and
+                              createRuntime hooks
+K     HOOKS_DONE       P→I    done; I goes on (createContainer hooks)
 N     SECCOMP_FD       I→P    a seccomp listener fd (SCM_RIGHTS) for P to
                               hand to linux.seccomp.listenerPath
 A     ACK              P→I    the fd was delivered
@@ -42,6 +45,7 @@ USERNS_READY = b"U"
 MAPS_DONE = b"M"
 INIT_PID = b"P"
 CGROUP_DONE = b"C"
+STATE = b"S"
 HOOKS_REQUEST = b"H"
 HOOKS_DONE = b"K"
 SECCOMP_FD = b"N"
@@ -54,6 +58,7 @@ NAMES = {
     MAPS_DONE: "MAPS_DONE",
     INIT_PID: "INIT_PID",
     CGROUP_DONE: "CGROUP_DONE",
+    STATE: "STATE",
     HOOKS_REQUEST: "HOOKS_REQUEST",
     HOOKS_DONE: "HOOKS_DONE",
     SECCOMP_FD: "SECCOMP_FD",
