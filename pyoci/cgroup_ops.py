@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from pyoci.cgroups.manager import FsManager
-    from pyoci.container import RuntimeOptions
+    from pyoci.lifecycle import RuntimeOptions
 
 
 def _manager(record: Mapping[str, Any]) -> FsManager:

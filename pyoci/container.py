@@ -1,4 +1,5 @@
-"""The parent side of the lifecycle: create, start, state, kill, delete, run.
+"""The parent side of ``create`` and ``run`` (the lean lifecycle commands,
+state/start/kill/delete, are in ``pyoci.lifecycle`` and re-exported here).
 
 These functions are what the CLI and the embedding API (``pyoci.api``) call.
 They raise ``PyociError`` subclasses and leave nothing behind on failure.
@@ -10,15 +11,24 @@ import os
 
 from pyoci import SPEC_VERSION, jsonio, log
 from pyoci.errors import (
-    CgroupError,
-    ContainerNotFound,
-    ContainerNotRunning,
-    InvalidState,
     PyociError,
     SetupError,
 )
+from pyoci.lifecycle import (
+    RuntimeOptions,
+    _hook_state,
+    _now,
+    _write_pid_file,
+    delete,
+    kill,
+    list_containers,
+    load,
+    start,
+    state,
+    state_from_record,
+)
 from pyoci.state import model
-from pyoci.state.status import derive_status, process_start_time
+from pyoci.state.status import process_start_time
 from pyoci.state.store import ContainerDir, StateStore
 
 TYPE_CHECKING = False
@@ -27,61 +37,18 @@ if TYPE_CHECKING:
 
     from pyoci.cgroups import CgroupManager
 
-
-class RuntimeOptions:
-    """The global options every operation needs."""
-
-    __slots__ = ("root", "rootless", "systemd_cgroup")
-
-    def __init__(self, root: str, *, systemd_cgroup: bool = False, rootless: bool = False) -> None:
-        self.root = root
-        self.systemd_cgroup = systemd_cgroup
-        self.rootless = rootless
-
-
-def _now() -> str:
-    import time
-
-    t = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e9):09d}Z"
-
-
-def state_from_record(record: dict[str, Any], status: str) -> model.ContainerState:
-    return model.ContainerState(
-        id=record["id"],
-        status=status,
-        pid=int(record.get("pid", 0)),
-        bundle=record.get("bundle", ""),
-        rootfs=record.get("rootfs", ""),
-        created=record.get("created", ""),
-        owner=record.get("owner", ""),
-        annotations=record.get("annotations") or {},
-        oci_version=record.get("ociVersion", "1.3.0"),
-    )
-
-
-def _hook_state(record: dict[str, Any], status: str) -> bytes:
-    doc = state_from_record(record, status).to_oci()
-    doc.pop("rootfs", None)
-    doc.pop("created", None)
-    doc.pop("owner", None)
-    if status == model.STOPPED:
-        doc["pid"] = int(record.get("pid", 0))
-    return jsonio.dumps(doc).encode()
-
-
-def _write_pid_file(path: str, pid: int) -> None:
-    path = os.path.abspath(path)
-    tmp = f"{os.path.dirname(path)}/.{os.path.basename(path)}.{os.getpid()}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-    try:
-        os.write(fd, str(pid).encode())
-    finally:
-        os.close(fd)
-    os.rename(tmp, path)
-
-
-# --------------------------------------------------------------------- create
+__all__ = [
+    "RuntimeOptions",
+    "create",
+    "delete",
+    "kill",
+    "list_containers",
+    "load",
+    "run",
+    "start",
+    "state",
+    "state_from_record",
+]
 
 
 class _Creation:
@@ -477,263 +444,6 @@ def _connect_console(path: str) -> int:
         sock.close()
         raise SetupError(f"--console-socket {path}: {exc.strerror}") from None
     return int(sock.detach())
-
-
-# ---------------------------------------------------------------- the others
-
-
-def load(opts: RuntimeOptions, container_id: str) -> tuple[ContainerDir, dict[str, Any], str]:
-    cdir = StateStore(opts.root).get(container_id)
-    record = cdir.read()
-    return cdir, record, derive_status(record, cdir.fifo_path)
-
-
-def state(opts: RuntimeOptions, container_id: str) -> model.ContainerState:
-    _cdir, record, status = load(opts, container_id)
-    return state_from_record(record, status)
-
-
-def list_containers(opts: RuntimeOptions) -> list[model.ContainerState]:
-    """Every container under the root; ``owner`` is the user owning its state dir (as runc)."""
-    import pwd
-
-    out = []
-    store = StateStore(opts.root)
-    for cid in store.ids():
-        try:
-            st = state(opts, cid)
-            uid = os.stat(f"{store.root}/{cid}").st_uid
-        except (ContainerNotFound, FileNotFoundError):
-            continue
-        try:
-            st.owner = pwd.getpwuid(uid).pw_name
-        except KeyError:
-            st.owner = f"#{uid}"
-        out.append(st)
-    return out
-
-
-def start(opts: RuntimeOptions, container_id: str) -> model.ContainerState:
-    cdir = StateStore(opts.root).get(container_id)
-    cdir.lock()
-    try:
-        record = cdir.read()
-        status = derive_status(record, cdir.fifo_path)
-        if status != model.CREATED:
-            if status == model.STOPPED:
-                raise InvalidState("cannot start a container that has stopped")
-            raise InvalidState(f"cannot start an already {status} container")
-        _release_init(cdir, record)
-        try:
-            os.unlink(cdir.fifo_path)
-        except FileNotFoundError:
-            pass
-        config = record.get("config") or {}
-        if (config.get("hooks") or {}).get("poststart"):
-            from pyoci import hooks
-
-            for w in hooks.run_hooks(
-                config, "poststart", _hook_state(record, model.RUNNING), warn_only=True
-            ):
-                log.warning(w)
-        return state_from_record(record, model.RUNNING)
-    finally:
-        cdir.unlock()
-
-
-def _release_init(cdir: ContainerDir, record: dict[str, Any]) -> None:
-    """Open exec.fifo: the init, blocked opening its write end, goes on to execve."""
-    import select
-
-    pid = int(record["pid"])
-    try:
-        pidfd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        raise InvalidState("cannot start a container that has stopped") from None
-    try:
-        if process_start_time(pid) != record.get("pidStartTime"):
-            raise InvalidState("cannot start a container that has stopped")
-        fifo = os.open(cdir.fifo_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-        try:
-            poller = select.poll()
-            poller.register(fifo, select.POLLIN)
-            poller.register(pidfd, select.POLLIN)
-            while True:
-                events = poller.poll(10_000)
-                if not events:
-                    raise SetupError("start: the container init did not answer in 10s")
-                for fd, _ev in events:
-                    if fd == fifo:
-                        try:
-                            data = os.read(fifo, 4096)
-                        except BlockingIOError:
-                            continue
-                        if data[:1] == b"!":  # a startContainer hook failed
-                            raise SetupError(data[1:].decode(errors="replace"))
-                        if data:
-                            return
-                    if fd == pidfd:
-                        raise SetupError("start: the container init exited before starting")
-        finally:
-            os.close(fifo)
-    finally:
-        os.close(pidfd)
-
-
-def kill(opts: RuntimeOptions, container_id: str, signal: int, all_processes: bool = False) -> None:
-    _cdir, record, status = load(opts, container_id)
-    if all_processes and record.get("cgroup") and status != model.CREATING:
-        # Every process in the cgroup, even when the init is gone (as runc:
-        # without its own PID namespace a container's processes outlive it).
-        from pyoci.cgroups.manager import manager_from_record
-
-        mgr = manager_from_record(record["cgroup"])
-        if status == model.STOPPED and not mgr.pids():
-            raise ContainerNotRunning(container_id)
-        mgr.kill_all(signal)
-        return
-    if not model.can_kill(status):
-        raise ContainerNotRunning(container_id)
-    _signal_init(record, signal)
-
-
-def _signal_init(record: dict[str, Any], signal: int) -> None:
-    import _signal
-
-    pid = int(record["pid"])
-    try:
-        pidfd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        raise ContainerNotRunning(record["id"]) from None
-    try:
-        # the pidfd pins the process: check it is still the container's init
-        if process_start_time(pid) != record.get("pidStartTime"):
-            raise ContainerNotRunning(record["id"])
-        _signal.pidfd_send_signal(pidfd, signal)
-    except ProcessLookupError:
-        raise ContainerNotRunning(record["id"]) from None
-    finally:
-        os.close(pidfd)
-
-
-def delete(opts: RuntimeOptions, container_id: str, force: bool = False) -> None:
-    store = StateStore(opts.root)
-    try:
-        cdir = store.get(container_id)
-    except ContainerNotFound:
-        if force:
-            return
-        raise
-    cdir.lock()
-    try:
-        try:
-            record = cdir.read()
-        except ContainerNotFound:
-            if force:
-                return
-            raise
-        status = derive_status(record, cdir.fifo_path)
-        if status != model.STOPPED:
-            if not force:
-                raise InvalidState(
-                    f"cannot delete container {container_id} that is not stopped: {status}"
-                )
-            _stop_everything(record)
-        elif record.get("status") == model.CREATING:
-            _stop_everything(record)  # an abandoned create: whatever it left running
-        _destroy(cdir, record)
-    finally:
-        cdir.unlock()
-
-
-def _stop_everything(record: dict[str, Any]) -> None:
-    """Kill every process of the container and wait until the init is gone."""
-    import _signal
-    import select
-
-    pid = int(record.get("pid", 0))
-    pidfd = -1
-    if pid > 0:
-        try:
-            pidfd = os.pidfd_open(pid)
-            if process_start_time(pid) != record.get("pidStartTime"):
-                os.close(pidfd)
-                pidfd = -1
-        except ProcessLookupError:
-            pidfd = -1
-    if record.get("cgroup"):
-        from pyoci.cgroups.manager import manager_from_record
-
-        try:
-            manager_from_record(record["cgroup"]).kill_all(9)
-        except (OSError, PyociError) as exc:
-            log.warning(f"kill all processes: {exc}")
-    if pidfd >= 0:
-        try:
-            try:
-                _signal.pidfd_send_signal(pidfd, 9)
-            except ProcessLookupError:
-                pass
-            poller = select.poll()
-            poller.register(pidfd, select.POLLIN)
-            poller.poll(10_000)
-        finally:
-            os.close(pidfd)
-
-
-def _destroy(cdir: ContainerDir, record: dict[str, Any]) -> None:
-    if record.get("cgroup"):
-        from pyoci.cgroups.manager import manager_from_record
-
-        _remove_cgroup(manager_from_record(record["cgroup"]))
-    config = record.get("config") or {}
-    cdir.remove()
-    if (config.get("hooks") or {}).get("poststop"):
-        from pyoci import hooks
-
-        for w in hooks.run_hooks(
-            config, "poststop", _hook_state(record, model.STOPPED), warn_only=True
-        ):
-            log.warning(w)
-
-
-def _remove_cgroup(mgr: CgroupManager, timeout: float = 10.0) -> None:
-    """Remove the container's cgroup.  Whatever is still in it is killed first
-    (runc does the same for a container without its own PID namespace; exec'd
-    processes may also still be exiting).  If it cannot be removed, raise: the
-    state stays, and a later ``delete`` tries again (never a leftover cgroup)."""
-    import time
-
-    deadline = time.monotonic() + timeout
-    delay = 0.001
-    killed = False
-    while True:
-        try:
-            left = mgr.pids()
-        except OSError:
-            left = []
-        if not left:
-            try:
-                mgr.destroy()
-                return
-            except (OSError, PyociError) as exc:
-                problem = str(exc)
-        else:
-            problem = f"{len(left)} process(es) still in it: {left[:5]}"
-            if not killed or delay >= 0.05:
-                try:
-                    mgr.kill_all(9)
-                    killed = True
-                except (OSError, PyociError) as exc:
-                    log.warning(f"kill the processes left in the cgroup: {exc}")
-        if time.monotonic() > deadline:
-            raise CgroupError(f"cannot remove the container's cgroup: {problem}")
-        time.sleep(delay)
-        delay = min(delay * 2, 0.1)
-
-
-# ------------------------------------------------------------------------ run
-
 _FORWARDED = (1, 2, 3, 10, 12, 14, 15, 18, 20, 21, 22, 23, 24, 25, 26, 27, 29, 30, 31)
 
 

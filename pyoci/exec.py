@@ -13,7 +13,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from pyoci.container import RuntimeOptions
+    from pyoci.lifecycle import RuntimeOptions
 
 
 def parse_user(text: str) -> tuple[int, int | None]:
@@ -110,8 +110,9 @@ def exec_process(
     preserve_fds: int = 0,
 ) -> int:
     """Run ``process`` in the container. Returns its exit code (0 when detached)."""
-    from pyoci.container import _connect_console, _write_pid_file, load
+    from pyoci.container import _connect_console
     from pyoci.init.exec_stage import ExecPlan, exec_stage1
+    from pyoci.lifecycle import _write_pid_file, load
     from pyoci.process import sync
 
     _cdir, record, status = load(opts, container_id)
@@ -226,7 +227,7 @@ def _send_listener(
     linux: dict[str, Any], record: dict[str, Any], status: str, pid: int, fd: int
 ) -> None:
     """The exec'd process's own seccomp listener goes to the agent, as the init's did."""
-    from pyoci.container import state_from_record
+    from pyoci.lifecycle import state_from_record
     from pyoci.seccomp.notify import send_to_listener
 
     if fd < 0:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import time
 
-from pyoci import jsonio
-
 _path: str | None = None
 _format = "text"
 _debug = False
@@ -27,7 +25,11 @@ def _timestamp() -> str:
 def format_line(level: str, msg: str, fmt: str) -> str:
     ts = _timestamp()
     if fmt == "json":
+        from pyoci import jsonio  # only when a line is written
+
         return jsonio.dumps({"level": level, "msg": msg, "time": ts}) + "\n"
+    from pyoci import jsonio
+
     return f"time={jsonio.dumps(ts)} level={level} msg={jsonio.dumps(msg)}\n"
 
 

@@ -83,4 +83,13 @@ else
     echo ">> pip install ."
     "$venv/bin/python3" -m pip install -q .
 fi
+# The installed launcher re-executes itself through /bin/sh to add -I -S; here we
+# know the interpreter, so point its first line at it directly (one exec less).
+launcher="$venv/bin/pyoci"
+if head -1 "$launcher" | grep -q '^#!/bin/sh'; then
+    tmp="$launcher.tmp.$$"
+    { echo "#!$venv/bin/python3 -IS"; tail -n +2 "$launcher"; } > "$tmp"
+    chmod 755 "$tmp"
+    mv "$tmp" "$launcher"
+fi
 echo ">> pyoci installed: $venv/bin/pyoci ($("$venv/bin/pyoci" --version | head -1))"

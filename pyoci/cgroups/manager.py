@@ -451,20 +451,9 @@ class FsManager:
             raise CgroupError("no freezer cgroup on this host: cannot resume")
 
     def is_frozen(self) -> bool:
-        if "freezer" in self.v1:
-            directory = self.v1["freezer"]
-            for _ in range(50):
-                state = (_read_opt(f"{directory}/freezer.state") or "THAWED").strip()
-                if state == "FROZEN":
-                    # Frozen because an ancestor is?  Then this cgroup is not paused.
-                    return (_read_opt(f"{directory}/freezer.self_freezing") or "1").strip() == "1"
-                if state != "FREEZING":
-                    return False
-                time.sleep(0.001)
-            return True
-        if self.unified is not None:
-            return (_read_opt(f"{self.unified}/cgroup.freeze") or "0").strip() == "1"
-        return False
+        from pyoci.cgroups.freezer import is_frozen
+
+        return is_frozen(self.v1.get("freezer"), self.unified)
 
     # ------------------------------------------------------------ stats
 

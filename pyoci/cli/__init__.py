@@ -16,7 +16,7 @@ from pyoci.errors import PyociError, UsageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from pyoci.container import RuntimeOptions
+    from pyoci.lifecycle import RuntimeOptions
 
 # verb -> module under pyoci.cli (imported only when used)
 COMMANDS: dict[str, str] = {
@@ -124,7 +124,7 @@ class Context:
         return f"{xdg}/pyoci"
 
     def options(self) -> RuntimeOptions:
-        from pyoci.container import RuntimeOptions
+        from pyoci.lifecycle import RuntimeOptions
 
         return RuntimeOptions(self.root, systemd_cgroup=self.systemd_cgroup, rootless=self.rootless)
 

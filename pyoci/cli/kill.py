@@ -27,7 +27,7 @@ def run(ctx: Context, p: Parsed) -> int:
         from pyoci.errors import UsageError
 
         raise UsageError('"kill" requires a maximum of 2 argument(s)')
-    from pyoci import container
+    from pyoci import lifecycle as container
     from pyoci.signals import parse_signal
 
     sig = parse_signal(p.args[1]) if len(p.args) > 1 else 15

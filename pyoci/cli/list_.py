@@ -25,7 +25,8 @@ FLAGS = [Flag("format, f", STRING, default="table"), Flag("quiet, q", BOOL)]
 
 
 def run(ctx: Context, p: Parsed) -> int:
-    from pyoci import container, jsonio
+    from pyoci import jsonio
+    from pyoci import lifecycle as container
     from pyoci.errors import UsageError
 
     fmt = p.text("format") or "table"

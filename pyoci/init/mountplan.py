@@ -105,9 +105,22 @@ _BIND_REMOUNT_FLAGS = (
 class MountStep:
     """What to do for one spec mount."""
 
-    __slots__ = ("attr_clr", "attr_set", "data", "destination", "extensions", "flags",
-                 "fstype", "idmap", "is_bind", "propagation", "recursive", "source",
-                 "uid_mappings", "gid_mappings")  # fmt: skip
+    __slots__ = (
+        "attr_clr",
+        "attr_set",
+        "data",
+        "destination",
+        "extensions",
+        "flags",
+        "fstype",
+        "gid_mappings",
+        "idmap",
+        "is_bind",
+        "propagation",
+        "recursive",
+        "source",
+        "uid_mappings",
+    )  # fmt: skip
 
     def __init__(self, destination: str, source: str, fstype: str) -> None:
         self.destination = destination

@@ -59,11 +59,7 @@ def derive_status(record: dict[str, Any], fifo_path: str) -> str:
 
 
 def _is_frozen(record: dict[str, Any]) -> bool:
-    try:
-        from pyoci.cgroups.manager import manager_from_record
-    except ImportError:
-        return False
-    try:
-        return manager_from_record(record["cgroup"]).is_frozen()
-    except OSError:
-        return False
+    from pyoci.cgroups.freezer import is_frozen
+
+    cg = record["cgroup"]
+    return is_frozen((cg.get("v1") or {}).get("freezer"), cg.get("unified"))
