@@ -129,6 +129,8 @@ def create(
     config, bundle_abs, rootfs = load_bundle(bundle)
     if os.geteuid() != 0:
         _check_rootless_config(config)
+    for warning in _config_warnings(config):
+        log.warning(warning)
     store = StateStore(opts.root)
     job = _Creation(opts, container_id)
     job.config = config
@@ -160,6 +162,28 @@ def create(
     # error); engines' tests look for this line to know pyoci ran.
     log.info(f"pyoci create {container_id}")
     return state
+
+
+def _config_warnings(config: dict[str, Any]) -> list[str]:
+    """What the config asks for that pyoci applies only in part (config.md: warn)."""
+    from pyoci import native
+    from pyoci.init.security import CapabilityPlan
+
+    warnings: list[str] = []
+    linux: dict[str, Any] = config.get("linux") or {}
+    types = {ns.get("type") for ns in linux.get("namespaces") or []}
+    if "mount" not in types and (config.get("mounts") or (config.get("root") or {}).get("path")):
+        warnings.append(
+            "no mount namespace: the container shares the runtime's mounts and root, "
+            "so root and mounts are not applied"
+        )
+    plan = CapabilityPlan((config.get("process") or {}).get("capabilities"))
+    if "user" not in types:
+        # in a new user namespace the container's sets are not bounded by ours
+        _eff, permitted, _inh = native.capget()
+        plan.restrict_to(permitted)
+    warnings += plan.warnings
+    return warnings
 
 
 def _check_rootless_config(config: dict[str, Any]) -> None:

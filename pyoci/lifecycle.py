@@ -137,11 +137,15 @@ def start(opts: RuntimeOptions, container_id: str) -> model.ContainerState:
         config = record.get("config") or {}
         if (config.get("hooks") or {}).get("poststart"):
             from pyoci import hooks
+            from pyoci.errors import HookError
 
-            for w in hooks.run_hooks(
-                config, "poststart", _hook_state(record, model.RUNNING), warn_only=True
-            ):
-                log.warning(w)
+            try:
+                hooks.run_hooks(config, "poststart", _hook_state(record, model.RUNNING))
+            except HookError:
+                # runtime.md lifecycle 9: generate an error and stop the container
+                # (delete then destroys it and runs the poststop hooks)
+                _stop_everything(record)
+                raise
         return state_from_record(record, model.RUNNING)
     finally:
         cdir.unlock()

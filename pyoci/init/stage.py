@@ -208,24 +208,34 @@ def _init(plan: LaunchPlan, sock: SyncSocket, fifo_fd: int) -> None:
         console_slave=None,
     )
     builder.mount_fds = plan.mount_fds
-    builder.prepare()
+    # Without a mount namespace of its own (new or joined), the container shares
+    # the runtime's mounts and root (config-linux.md: an unlisted namespace is
+    # inherited): building a rootfs here would mount over, and pivot_root, the
+    # runtime's own namespace, i.e. the host's.
+    own_mounts = "mount" in namespaces
+    if own_mounts:
+        builder.prepare()
+    else:
+        builder.root_fd = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
 
     # Born in the container's cgroup (stage 1 was moved there before forking
     # us): its namespace is rooted there.
     if new_cgroupns:
         native.unshare(c.CLONE_NEWCGROUP)
-    builder.mount_all()
+    if own_mounts:
+        builder.mount_all()
     state_json = sock.expect(sync.STATE)
     slave = -1
     if process.get("terminal"):
         slave = console.open_pty(plan, builder)
         builder.console_slave = slave
-    builder.setup_dev()
-    if process.get("cwd"):
-        try:
-            builder.make_cwd(process["cwd"])
-        except OSError:
-            pass  # reported by the chdir below, with the path
+    if own_mounts:
+        builder.setup_dev()
+        if process.get("cwd"):
+            try:
+                builder.make_cwd(process["cwd"])
+            except OSError:
+                pass  # reported by the chdir below, with the path
 
     if "network" in namespaces and namespaces["network"] is None:
         native.ifup("lo")
@@ -244,10 +254,15 @@ def _init(plan: LaunchPlan, sock: SyncSocket, fifo_fd: int) -> None:
     sock.expect(sync.HOOKS_DONE)
     hooks.run_hooks(config, "createContainer", state_json)
 
-    builder.pivot(plan.no_pivot)
+    if own_mounts:
+        builder.pivot(plan.no_pivot)
     for key, value in (linux.get("sysctl") or {}).items():
         procfs.write_sysctl(key, value)
-    builder.finalize()
+    if own_mounts:
+        builder.finalize()
+    else:
+        os.close(builder.root_fd)
+        builder.root_fd = -1
 
     if slave >= 0:
         console.make_controlling(slave)

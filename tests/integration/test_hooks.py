@@ -171,18 +171,30 @@ def test_failing_start_container_hook_stops_the_container(pyoci: Any, bundle_fac
     pyoci("delete", "sc", check=True)
 
 
-def test_failing_poststart_only_warns(pyoci: Any, bundle_factory: Any) -> None:
+def test_failing_poststart_is_an_error_and_stops_the_container(
+    pyoci: Any, bundle_factory: Any, workdir: Path
+) -> None:
+    """runtime.md lifecycle 9 (v1.3.0): a failing poststart hook is an error and
+    the container is stopped; delete destroys it and runs the poststop hooks."""
+    marker = workdir / "poststop-ran"
+
     def mutate(cfg: dict[str, Any]) -> None:
-        cfg["hooks"] = {"poststart": [{"path": "/bin/false"}, {"path": "/bin/true"}]}
+        cfg["hooks"] = {
+            "poststart": [{"path": "/bin/false"}, {"path": "/bin/true"}],
+            "poststop": [{"path": "/bin/touch", "args": ["touch", str(marker)]}],
+        }
 
     b = bundle_factory(["sleep", "100"], mutate=mutate)
     pyoci("create", "-b", str(b.path), "ps", check=True)
     res = pyoci("start", "ps")
-    assert res.code == 0, res
-    warnings = [ln for ln in log_lines(pyoci.log) if ln["level"] == "warning"]
-    assert any("poststart" in w["msg"] for w in warnings), log_lines(pyoci.log)
-    assert pyoci.state("ps")["status"] == "running"
-    pyoci("delete", "-f", "ps", check=True)
+    assert res.code == 1, res
+    assert "poststart" in res.err and len(res.err.strip().splitlines()) == 1, res
+    errors = [ln for ln in log_lines(pyoci.log) if ln["level"] == "error"]
+    assert "poststart" in errors[-1]["msg"], log_lines(pyoci.log)
+    assert wait_for(lambda: pyoci.state("ps")["status"] == "stopped")
+    assert not marker.exists()
+    pyoci("delete", "ps", check=True)
+    assert marker.exists()
 
 
 def test_failing_poststop_only_warns(pyoci: Any, bundle_factory: Any, workdir: Path) -> None:

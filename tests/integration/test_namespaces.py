@@ -282,3 +282,35 @@ def test_join_user_namespace_of_another_container(pyoci: Any, bundle_factory: An
     assert lines[1] == "0"
     assert lines[2].split() == ["0", "300000", "65536"]
     pyoci("delete", "-f", "owner", check=True)
+
+
+def test_no_mount_namespace_shares_the_runtimes_root_and_mounts(
+    pyoci: Any, bundle_factory: Any, workdir: Path
+) -> None:
+    """config-linux.md: an unlisted namespace is inherited.  Without a mount
+    namespace, pyoci must not build a rootfs (mount, pivot_root) in the
+    runtime's own namespace: the container sees the runtime's root.  pyoci runs
+    in a private mount namespace here, so a regression cannot touch the host's."""
+    out = workdir / "root-inode"
+
+    def mutate(cfg: dict[str, Any]) -> None:
+        cfg["linux"]["namespaces"] = [
+            ns for ns in cfg["linux"]["namespaces"] if ns["type"] not in ("mount", "cgroup")
+        ]
+
+    b = bundle_factory(
+        ["/bin/sh", "-c", f"stat -c %i / > {out}; test -d {workdir}"], mutate=mutate
+    )
+    before = os.stat("/").st_ino
+    script = (
+        'mount --make-rprivate / && '
+        f'{pyoci.binary} --root {pyoci.root} --log {pyoci.log} --log-format json '
+        f'run -b {b.path} nomnt; echo rc=$?; stat -c %i /'
+    )
+    res = subprocess.run(["unshare", "-m", "sh", "-c", script],
+                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    lines = res.stdout.split()
+    assert "rc=0" in lines, res
+    assert lines[-1] == str(before), "the runtime's own root changed"
+    assert out.read_text().strip() == str(before), "the container did not share the root"
+    assert "no mount namespace" in pyoci.log.read_text()
