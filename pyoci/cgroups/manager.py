@@ -259,11 +259,13 @@ class FsManager:
                 on_v1.add(n1)
             elif n2 is not None and n2 in self.v2:
                 on_v2.add(n2)
-            elif group in R.SOFT_CONTROLLERS:
-                warnings.append(
-                    f"the {n1} controller is not available on this host;"
-                    f" linux.resources.network {'classID' if group == 'net_cls' else 'priorities'}"
-                    " ignored"
+            elif group in R.NETWORK_CONTROLLERS:
+                # runtime.md: a property that cannot be applied is an error (runc
+                # too: "cannot set net_cls limit"); cgroup v2 has no equivalent
+                key = "classID" if group == "net_cls" else "priorities"
+                raise CgroupError(
+                    f"cannot set {n1} limit: linux.resources.network.{key} needs the {n1}"
+                    f" controller, which is not mounted on this host ({self.mode} cgroups)"
                 )
             else:
                 name = n1 if n2 is None or n1 == n2 else f"{n1}/{n2}"

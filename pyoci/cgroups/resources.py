@@ -16,7 +16,8 @@ Semantics follow config-linux.md v1.3.0 and, where the spec leaves room, runc
 * cpu shares become ``cpu.weight`` on v2 with runc's current formula
   (``shares_to_weight``);
 * knobs the version does not have become warnings, never silent: kernel memory
-  and swappiness on v2, realtime cpu on v2, network on v2.
+  and swappiness on v2, realtime cpu on v2 (network without net_cls/net_prio
+  is an error: the manager refuses it before any write).
 
 The manager retries writes that fail with ``EINVAL`` once after the others
 (``cpu.cfs_period_us``/``cpu.cfs_quota_us``, ``memory.limit_in_bytes``/
@@ -73,8 +74,8 @@ V2_NAMES = {
     "hugetlb": "hugetlb",
     "rdma": "rdma",
 }
-# Controllers whose absence is only a warning (config-linux: "where they exist").
-SOFT_CONTROLLERS = frozenset({"net_cls", "net_prio"})
+# linux.resources.network: cgroup v1 only (no cgroup v2 equivalent)
+NETWORK_CONTROLLERS = frozenset({"net_cls", "net_prio"})
 
 
 def controller_of(file: str) -> str:

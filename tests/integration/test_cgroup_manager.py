@@ -25,6 +25,7 @@ import pytest
 
 from pyoci.cgroups import layout
 from pyoci.cgroups.manager import FsManager, manager_for_create, manager_from_record, remove_tree
+from pyoci.errors import CgroupError
 
 pytestmark = [
     pytest.mark.root,
@@ -572,15 +573,15 @@ def _direct_read(path: str, total: int) -> int:
 
 def test_network_classid_and_priorities(env: Env) -> None:
     res = {"network": {"classID": 1048577, "priorities": [{"name": "lo", "priority": 5}]}}
-    m = env.manager("net", res)
-    warnings = m.apply(res)
-    if "net_cls" in m.v1:
-        assert Path(f"{m.v1['net_cls']}/net_cls.classid").read_text().strip() == "1048577"
-    if "net_prio" in m.v1:
-        assert "lo 5" in Path(f"{m.v1['net_prio']}/net_prio.ifpriomap").read_text()
-    missing = [c for c in ("net_cls", "net_prio") if c not in m.v1]
-    assert len(warnings) == len(missing)
-    assert all("ignored" in w for w in warnings)
+    m = env.manager("net", None)
+    if "net_cls" not in m.v1 or "net_prio" not in m.v1:
+        # runtime.md: what cannot be applied is an error (as runc), not a warning
+        with pytest.raises(CgroupError, match="^cannot set net_(cls|prio) limit"):
+            m.apply(res)
+        return
+    assert m.apply(res) == []
+    assert Path(f"{m.v1['net_cls']}/net_cls.classid").read_text().strip() == "1048577"
+    assert "lo 5" in Path(f"{m.v1['net_prio']}/net_prio.ifpriomap").read_text()
 
 
 def test_hugetlb_limit(env: Env) -> None:
@@ -673,8 +674,6 @@ def test_busy_cgroup_refused(env: Env) -> None:
     m.add_process(c.pid)
     again = manager_for_create("busy", f"{env.parent}/busy")
     assert again is not None
-    from pyoci.errors import CgroupError
-
     with pytest.raises(CgroupError, match="not empty"):
         again.create()
     assert all(os.path.isdir(d) for d in m.dirs())  # the failed create removed nothing

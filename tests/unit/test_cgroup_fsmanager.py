@@ -166,14 +166,23 @@ def test_apply_v1_unified_is_an_error(tmp_path: Path) -> None:
         )
 
 
-def test_missing_controller_is_an_error_network_a_warning(tmp_path: Path) -> None:
+def test_missing_controller_is_an_error_network_too(tmp_path: Path) -> None:
     _, m = hybrid_manager(tmp_path)
     with pytest.raises(CgroupError, match="rdma controller is not available"):
         m.validate({"rdma": {"mlx5_0": {"hcaHandles": 1}}})
-    warnings = m.validate(
-        {"network": {"classID": 1, "priorities": [{"name": "lo", "priority": 1}]}}
-    )
-    assert len(warnings) == 2 and all("ignored" in w for w in warnings)
+    # runtime.md: a property that cannot be applied is an error (runc: "cannot set
+    # net_cls limit"), never dropped with a warning
+    with pytest.raises(CgroupError, match=r"^cannot set net_cls limit: .*classID.*not mounted"):
+        m.validate({"network": {"classID": 1}})
+    with pytest.raises(CgroupError, match=r"^cannot set net_prio limit: .*priorities"):
+        m.validate({"network": {"priorities": [{"name": "lo", "priority": 1}]}})
+    assert m.validate({"network": {}}) == []
+
+
+def test_network_on_pure_v2_is_an_error(tmp_path: Path) -> None:
+    _, m = v2_manager(tmp_path)
+    with pytest.raises(CgroupError, match="cannot set net_cls limit"):
+        m.validate({"network": {"classID": 1}})
 
 
 def test_manager_for_create_validates_resources(tmp_path: Path) -> None:
