@@ -576,7 +576,7 @@ def test_network_classid_and_priorities(env: Env) -> None:
     m = env.manager("net", None)
     if "net_cls" not in m.v1 or "net_prio" not in m.v1:
         # runtime.md: what cannot be applied is an error (as runc), not a warning
-        with pytest.raises(CgroupError, match="^cannot set net_(cls|prio) limit"):
+        with pytest.raises(CgroupError, match=r"^cannot set net_(cls|prio) limit"):
             m.apply(res)
         return
     assert m.apply(res) == []
