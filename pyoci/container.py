@@ -394,8 +394,11 @@ def _drive_children(
                     log.warning(w)
             from pyoci import hooks
 
+            # From here a failure (a prestart, createRuntime or createContainer
+            # hook, or what follows) stops the container and goes on at delete:
+            # the rollback runs the poststop hooks (runtime.md lifecycle 3-5 → 12-13).
+            job.hooks_started = True
             if hooks.has_hooks(config, "prestart", "createRuntime"):
-                job.hooks_started = True
                 state_json = _hook_state(record, model.CREATING)
                 hooks.run_hooks(config, "prestart", state_json)
                 hooks.run_hooks(config, "createRuntime", state_json)

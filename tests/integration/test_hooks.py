@@ -146,9 +146,9 @@ def test_failing_create_hook_aborts_and_cleans_up(pyoci: Any, bundle_factory: An
     assert len(lines) == 1 and phase in lines[0], res
     assert log_lines(pyoci.log)[-1]["level"] == "error"
     assert not leftovers(pyoci, workdir)
-    if phase != "createContainer":
-        # runtime.md: stop the container and continue at delete (poststop hooks)
-        assert marker.exists()
+    # runtime.md lifecycle 3-5: stop the container and continue at step 12 (delete),
+    # then 13 (poststop hooks): for every create-time phase, createContainer too
+    assert marker.exists(), f"no poststop hook ran after the failing {phase} hook"
 
 
 def test_failing_start_container_hook_stops_the_container(pyoci: Any, bundle_factory: Any,
