@@ -118,6 +118,7 @@ class MountStep:
         "is_bind",
         "propagation",
         "recursive",
+        "remount",
         "source",
         "uid_mappings",
     )  # fmt: skip
@@ -130,6 +131,9 @@ class MountStep:
         self.data = ""
         self.is_bind = False
         self.recursive = False
+        # "remount": mount(2) with MS_REMOUNT on the mount already at the
+        # destination (with MS_BIND: its per-mount flags only), nothing new
+        self.remount = False
         self.propagation: list[int] = []
         self.attr_set = 0
         self.attr_clr = 0
@@ -192,7 +196,7 @@ def parse_options(options: list[str]) -> tuple[int, list[int], int, int, str, se
 def mount_option_names() -> list[str]:
     """Every mount option this runtime recognises (``pyoci features``)."""
     names = set(_FLAG_OPTIONS) | set(_PROPAGATION_OPTIONS) | set(_RECURSIVE_OPTIONS)
-    return sorted((names | _EXTENSION_OPTIONS) - {"remount"})
+    return sorted(names | _EXTENSION_OPTIONS)
 
 
 def resolve_source(source: str, bundle: str) -> str:
@@ -206,6 +210,16 @@ def plan_mount(mount: dict[str, Any], bundle: str) -> MountStep:
     options = list(mount.get("options") or [])
     fstype = mount.get("type") or ""
     flags, propagation, attr_set, attr_clr, data, ext = parse_options(options)
+    if flags & c.MS_REMOUNT:
+        step = MountStep(mount["destination"], mount.get("source") or "", fstype)
+        step.remount = True
+        step.flags = flags
+        step.data = data
+        step.propagation = propagation
+        step.attr_set = attr_set
+        step.attr_clr = attr_clr
+        step.extensions = ext
+        return step
     is_bind = bool(flags & c.MS_BIND) or fstype in ("bind", "rbind")
     if fstype == "rbind":
         flags |= c.MS_BIND | c.MS_REC

@@ -143,7 +143,9 @@ class RootfsBuilder:
 
     def _mount_one(self, step: MountStep, tree: int = -1) -> None:
         dest = step.destination if step.destination.startswith("/") else "/" + step.destination
-        if step.is_bind:
+        if step.remount:
+            self._remount(step, dest)
+        elif step.is_bind:
             self._mount_bind(step, dest, tree)
         elif step.fstype == "cgroup" or step.fstype == "cgroup2":
             self._mount_cgroup(step, dest)
@@ -187,6 +189,34 @@ class RootfsBuilder:
                 os.close(tree)
         finally:
             os.close(dst_fd)
+
+    def _remount(self, step: MountStep, dest: str) -> None:
+        """``remount``: the mount already at ``dest`` (resolved inside the rootfs)
+        takes the entry's flags (MS_REMOUNT, as runc's mount(2)); with ``bind``
+        only its per-mount flags, else its superblock too, with the data."""
+        fd = paths.open_in_root(self.root_fd, dest)
+        try:
+            target = paths.fd_path(fd)
+            try:
+                native.mount(None, target, None, step.flags, step.data or None)
+            except OSError as exc:
+                if exc.errno == errno.EINVAL:
+                    raise OSError(
+                        exc.errno, f"remount: {exc.strerror} (is a mount there?)"
+                    ) from None
+                raise OSError(exc.errno, f"remount: {exc.strerror}") from None
+            if step.attr_set or step.attr_clr:
+                tree = native.open_tree(fd, "", c.OPEN_TREE_CLOEXEC | c.AT_EMPTY_PATH)
+                try:
+                    native.mount_setattr(
+                        tree, "", c.AT_EMPTY_PATH | c.AT_RECURSIVE, step.attr_set, step.attr_clr
+                    )
+                finally:
+                    os.close(tree)
+            for prop in step.propagation:
+                native.mount(None, target, None, prop)
+        finally:
+            os.close(fd)
 
     def _set_propagation(self, mount_fd: int, step: MountStep) -> None:
         for prop in step.propagation:

@@ -190,6 +190,41 @@ def test_tmpfs_options_and_atime(run_sh: Any) -> None:
     assert {"sync", "dirsync"} <= m["/t/sync"].options | m["/t/sync"].super_options
 
 
+def test_remount_changes_the_existing_mount(run_sh: Any, workdir: Path) -> None:
+    """config.md mount options: ``remount`` (MS_REMOUNT) remounts the mount already at
+    the destination with the entry's flags and data; it never stacks a new one."""
+    src = workdir / "bsrc"
+    src.mkdir()
+
+    def mutate(cfg: dict[str, Any]) -> None:
+        _mounts(
+            cfg,
+            tmpfs("/t/sb", "size=1m"),
+            tmpfs("/t/sb", "remount", "ro", "nosuid", "size=2m"),  # the superblock and mount
+            bind("/t/b", src, "bind"),
+            bind("/t/b", src, "bind", "remount", "ro", "nodev"),  # per-mount flags only
+        )
+
+    res = run_sh(MOUNTINFO + "; echo ==; touch /t/sb/x /t/b/x 2>&1; true", mutate,
+                 copy_rootfs=True)  # fmt: skip
+    table, _, rest = res.out.partition("==\n")
+    lines = [ln for ln in table.splitlines() if ln.split()[4] in ("/t/sb", "/t/b")]
+    assert len(lines) == 2, f"remount stacked a mount: {lines}"
+    m = parse_mountinfo(table)
+    assert {"ro", "nosuid"} <= m["/t/sb"].options and m["/t/sb"].fstype == "tmpfs"
+    assert "size=2048k" in m["/t/sb"].super_options, m["/t/sb"]
+    assert {"ro", "nodev"} <= m["/t/b"].options, m["/t/b"]
+    assert rest.count("Read-only file system") == 2, rest
+    assert not (src / "x").exists()
+
+
+def test_remount_of_nothing_is_an_error(pyoci: Any, bundle_factory: Any) -> None:
+    b = bundle_factory(["true"], mutate=lambda cfg: _mounts(cfg, tmpfs("/tmp", "remount", "ro")))
+    res = pyoci("create", "-b", str(b.path), "rm0")
+    assert res.code == 1, res
+    assert "remount" in res.err and "/tmp" in res.err and len(res.err.strip().splitlines()) == 1
+
+
 def test_tmpcopyup(run_sh: Any, bundle_factory: Any) -> None:
     def mutate(cfg: dict[str, Any]) -> None:
         _mounts(cfg, tmpfs("/etc", "tmpcopyup", "mode=755"))

@@ -80,6 +80,17 @@ def test_bind_detection_and_source_relative_to_bundle() -> None:
     assert step.remount_flags & c.MS_REMOUNT and step.remount_flags & c.MS_REC
 
 
+def test_remount_plan() -> None:
+    step = plan_mount({"destination": "/x", "type": "tmpfs", "source": "tmpfs",
+                       "options": ["remount", "ro", "size=1m"]}, "/b")  # fmt: skip
+    assert step.remount and not step.is_bind
+    assert step.flags == c.MS_REMOUNT | c.MS_RDONLY and step.data == "size=1m"
+    step = plan_mount({"destination": "/x", "type": "none", "source": "rel",
+                       "options": ["bind", "remount", "nosuid"]}, "/b")  # fmt: skip
+    assert step.remount and not step.is_bind and step.source == "rel"
+    assert step.flags == c.MS_BIND | c.MS_REMOUNT | c.MS_NOSUID
+
+
 def test_type_bind_without_option_is_a_bind() -> None:
     step = plan_mount({"destination": "/x", "type": "bind", "source": "/src"}, "/b")
     assert step.is_bind and not step.recursive and step.source == "/src"
@@ -127,7 +138,7 @@ def test_every_advertised_option_is_understood() -> None:
     """What ``features`` lists: each option is a flag, a propagation, a recursive
     attribute or an extension; none ends up as filesystem data."""
     names = mount_option_names()
-    assert "remount" not in names and len(names) == len(set(names))
+    assert "remount" in names and len(names) == len(set(names))
     # options that only clear a flag (or are the default): nothing to set
     clearing = {"defaults", "async", "rw", "suid", "dev", "exec", "atime", "diratime", "loud",
                 "noacl", "nomand", "noiversion", "nolazytime", "norelatime", "nostrictatime",
