@@ -381,14 +381,15 @@ class RootfsBuilder:
         try:
             old_umask = os.umask(0)
             try:
-                devices: list[dict[str, Any]] = [
-                    {"path": f"/dev/{n}", "type": t, "major": ma, "minor": mi, "fileMode": 0o666,
-                     "uid": 0, "gid": 0}
-                    for n, t, ma, mi in DEFAULT_DEVICES
-                ]  # fmt: skip
-                devices += list(self.linux.get("devices") or [])
-                for dev in devices:
-                    self._create_device(dev)
+                configured: list[dict[str, Any]] = list(self.linux.get("devices") or [])
+                listed = {os.path.normpath(d["path"]) for d in configured}
+                for n, t, ma, mi in DEFAULT_DEVICES:
+                    if f"/dev/{n}" not in listed:  # the config's entry wins
+                        self._create_device({"path": f"/dev/{n}", "type": t, "major": ma,
+                                             "minor": mi, "fileMode": 0o666, "uid": 0,
+                                             "gid": 0}, strict=False)  # fmt: skip
+                for dev in configured:
+                    self._create_device(dev, strict=True)
                 for target, name in DEV_SYMLINKS:
                     try:
                         os.symlink(target, name, dir_fd=dev_fd)
@@ -410,7 +411,13 @@ class RootfsBuilder:
     def _dev_is_bind(self) -> bool:
         return any(s.is_bind and s.destination.rstrip("/") == "/dev" for s in self.steps)
 
-    def _create_device(self, dev: dict[str, Any]) -> None:
+    def _create_device(self, dev: dict[str, Any], *, strict: bool) -> None:
+        """mknod (or, in a user namespace, bind the host's node) at ``dev["path"]``.
+
+        ``strict`` (linux.devices): a file already there that is not the requested
+        device is an error (config-linux.md devices); the same device is replaced
+        (to apply fileMode/uid/gid).  Default devices replace any non-directory,
+        non-symlink file (runtime-linux.md: they MUST be supplied)."""
         path: str = dev["path"]
         kind: str = dev["type"]
         mode = dev.get("fileMode", 0o666) & 0o7777
@@ -424,6 +431,14 @@ class RootfsBuilder:
             except FileNotFoundError:
                 existing = None
             if existing is not None:
+                same = stat.S_IFMT(existing.st_mode) == fmt and (
+                    kind == "p" or existing.st_rdev == rdev
+                )
+                if strict and not same:
+                    raise SetupError(
+                        f"device {path}: the existing {_file_kind(existing.st_mode)} there"
+                        f" does not match the requested device"
+                    )
                 if stat.S_ISLNK(existing.st_mode) or stat.S_ISDIR(existing.st_mode):
                     raise SetupError(f"device {path}: a non-device file is in the way")
                 os.unlink(name, dir_fd=pfd)
@@ -593,6 +608,18 @@ class RootfsBuilder:
             raise SetupError(f"masked path {path}: {exc.strerror}") from None
         finally:
             os.close(fd)
+
+
+def _file_kind(mode: int) -> str:
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "device"
+    if stat.S_ISFIFO(mode):
+        return "fifo"
+    if stat.S_ISDIR(mode):
+        return "directory"
+    if stat.S_ISLNK(mode):
+        return "symlink"
+    return "file" if stat.S_ISREG(mode) else "special file"
 
 
 def _open_console_target(root_fd: int) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -488,6 +489,51 @@ def test_linux_devices(run_sh: Any) -> None:
     assert lines[2] == "/dev/sub/dir/null2 character special file 1:3 666 0:0"
     assert lines[3].startswith("/dev/fifo fifo") and lines[3].endswith(" 640 0:0")
     assert lines[4] == "ok"
+
+
+@pytest.mark.parametrize("existing", ["file", "dir", "symlink", "other-device", "fifo"])
+def test_device_over_a_non_matching_file_is_an_error(pyoci: Any, bundle_factory: Any,
+                                                      existing: str) -> None:  # fmt: skip
+    """config-linux.md devices: "If a file already exists at path that does not match
+    the requested device, the runtime MUST generate an error"."""
+    def mutate(cfg: dict[str, Any]) -> None:
+        cfg["linux"]["devices"] = [{"path": "/mnt/dev0", "type": "c", "major": 1, "minor": 3}]
+
+    b = bundle_factory(["true"], mutate=mutate, copy_rootfs=True)
+    (b.rootfs / "mnt").mkdir(exist_ok=True)
+    path = b.rootfs / "mnt" / "dev0"
+    if existing == "file":
+        path.write_text("a regular file")
+    elif existing == "dir":
+        path.mkdir()
+    elif existing == "symlink":
+        path.symlink_to("/dev/null")
+    elif existing == "other-device":
+        os.mknod(path, 0o666 | stat.S_IFCHR, os.makedev(1, 5))
+    else:
+        os.mkfifo(path)
+    res = pyoci("create", "-b", str(b.path), "dev0")
+    assert res.code == 1, res
+    lines = res.err.strip().splitlines()
+    assert len(lines) == 1 and "/mnt/dev0" in lines[0] and "does not match" in lines[0], res
+    if existing == "file":
+        assert path.read_text() == "a regular file", "the file in the rootfs was replaced"
+
+
+def test_device_over_the_same_device_is_fine(run_sh: Any, bundle_factory: Any) -> None:
+    """A node already there that is the requested device is kept (mode and owner applied)."""
+    def mutate(cfg: dict[str, Any]) -> None:
+        cfg["linux"]["devices"] = [{"path": "/mnt/null0", "type": "c", "major": 1, "minor": 3,
+                                    "fileMode": 0o640, "uid": 7, "gid": 8},
+                                   {"path": "/dev/null", "type": "c", "major": 1, "minor": 3,
+                                    "fileMode": 0o666}]  # fmt: skip
+
+    b = run_sh.bundle("stat -c '%n %t:%T %a %u:%g' /mnt/null0 /dev/null", mutate,
+                      copy_rootfs=True)  # fmt: skip
+    (b.rootfs / "mnt").mkdir(exist_ok=True)
+    os.mknod(b.rootfs / "mnt" / "null0", 0o600 | stat.S_IFCHR, os.makedev(1, 3))
+    res = run_sh.rt("run", "--bundle", str(b.path), "same", check=True)
+    assert res.out.splitlines() == ["/mnt/null0 1:3 640 7:8", "/dev/null 1:3 666 0:0"], res
 
 
 # ---------------------------------------------------------- masked / readonly paths
