@@ -173,7 +173,7 @@ def _preload(plan: LaunchPlan) -> None:
     import resource  # noqa: F401
 
     from pyoci import hooks  # noqa: F401
-    from pyoci.init import console, lsm, netdev, process, procfs, rootfs, waiter  # noqa: F401
+    from pyoci.init import console, lsm, process, procfs, rootfs, waiter  # noqa: F401
 
     waiter.preload()
 
@@ -239,10 +239,6 @@ def _init(plan: LaunchPlan, sock: SyncSocket, fifo_fd: int) -> None:
 
     if "network" in namespaces and namespaces["network"] is None:
         native.ifup("lo")
-    if linux.get("netDevices"):
-        from pyoci.init import netdev
-
-        netdev.check_moved(linux["netDevices"])
     if config.get("hostname") is not None and "uts" in namespaces:
         native.sethostname(config["hostname"])
     if config.get("domainname") is not None and "uts" in namespaces:

@@ -13,7 +13,9 @@ C     CGROUP_DONE      P→S    S was moved into the container's cgroup (P
                               does it while S imports and unshares; the init
                               S forks is born there); sent after MAPS_DONE
                               when there is a new user namespace
-P     INIT_PID         S→P    S forked I; payload: I's pid (host view)
+P     INIT_PID         S→P    S forked I; payload: I's pid (host view);
+                              P moves linux.netDevices into I's network
+                              namespace, adds their addresses, sets them up
 S     STATE            P→I    the state JSON hooks get (status creating)
 H     HOOKS_REQUEST    I→P    rootfs built, before pivot_root: P applies
                               linux.resources (as runc: after the init's
