@@ -129,6 +129,7 @@ def create(
     config, bundle_abs, rootfs = load_bundle(bundle)
     if os.geteuid() != 0:
         _check_rootless_config(config)
+    check_intel_rdt(config)
     for warning in _config_warnings(config):
         log.warning(warning)
     store = StateStore(opts.root)
@@ -184,6 +185,24 @@ def _config_warnings(config: dict[str, Any]) -> list[str]:
         plan.restrict_to(permitted)
     warnings += plan.warnings
     return warnings
+
+
+def check_intel_rdt(config: dict[str, Any], mountinfo: str = "/proc/self/mountinfo") -> None:
+    """linux.intelRdt: pyoci does not implement it; say which of the two it is."""
+    if (config.get("linux") or {}).get("intelRdt") is None:
+        return
+    from pyoci.errors import NotSupported
+
+    with open(mountinfo, "rb") as f:
+        mounted = any(line.partition(b" - ")[2].startswith(b"resctrl ") for line in f)
+    if not mounted:
+        # config-linux.md: without a mounted resctrl in the runtime mount namespace,
+        # the runtime MUST generate an error
+        raise SetupError(
+            "linux.intelRdt: no resctrl filesystem is mounted on this host"
+            " (Intel RDT / AMD QoS unavailable)"
+        )
+    raise NotSupported("linux.intelRdt is not supported by pyoci (resctrl is not managed)")
 
 
 def _check_rootless_config(config: dict[str, Any]) -> None:

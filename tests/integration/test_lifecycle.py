@@ -387,6 +387,10 @@ def _bad(name: str, workdir: Path, bundle_factory: Any) -> tuple[list[str], str]
         b = bundle_factory(["sleep", "100"])
         return ["create", "--pid-file", str(workdir / "no" / "dir" / "pid"), "-b", str(b.path),
                 "x"], "pid"  # fmt: skip
+    if name == "intel-rdt":  # no resctrl here: refused; with one: not supported
+        b = bundle_factory(["true"], mutate=lambda c: c["linux"].update(
+            intelRdt={"closID": "x"}))  # fmt: skip
+        return ["create", "-b", str(b.path), "x"], "intelRdt"
     if name == "empty-id":
         b = bundle_factory(["true"])
         return ["create", "-b", str(b.path), ""], "id"
@@ -399,7 +403,7 @@ def _bad(name: str, workdir: Path, bundle_factory: Any) -> tuple[list[str], str]
 
 BAD_CREATES = ["bad-json", "schema", "semantic", "no-config", "no-bundle", "no-rootfs",
                "bad-id", "late-failure", "mount-failure", "hook-failure", "unknown-flag",
-               "missing-arg", "pid-file-dir-missing", "empty-id"]  # fmt: skip
+               "missing-arg", "pid-file-dir-missing", "empty-id", "intel-rdt"]  # fmt: skip
 
 
 @pytest.mark.parametrize("case", BAD_CREATES)
