@@ -129,6 +129,14 @@ def start(opts: RuntimeOptions, container_id: str) -> model.ContainerState:
             if status == model.STOPPED:
                 raise InvalidState("cannot start a container that has stopped")
             raise InvalidState(f"cannot start an already {status} container")
+        if "process" not in (record.get("config") or {}):
+            # runtime.md start: "MUST generate an error if process was not set";
+            # the container is stopped (delete then runs the poststop hooks).
+            _stop_everything(record)
+            raise InvalidState(
+                "cannot start a container without process: config.json has none"
+                " (config.md: REQUIRED at start); the container is stopped"
+            )
         _release_init(cdir, record)
         try:
             os.unlink(cdir.fifo_path)

@@ -265,6 +265,12 @@ def _init(plan: LaunchPlan, sock: SyncSocket, fifo_fd: int) -> None:
 
     if linux.get("memoryPolicy"):
         security.apply_memory_policy(linux["memoryPolicy"])  # inherited across execve
+    if "process" not in config:
+        # config.md: process is REQUIRED only at start, which refuses such a container
+        # (runtime.md start) and stops it: nothing to prepare, nothing to exec.
+        sock.send(sync.READY)
+        sock.close()
+        _wait_to_be_killed()
     setup = ProcessSetup(
         process,
         container_id=plan.container_id,
@@ -316,6 +322,15 @@ def _setgroups_allowed() -> bool:
             return f.read().strip() != b"deny"
     except OSError:
         return True
+
+
+def _wait_to_be_killed() -> NoReturn:
+    import select
+
+    _handle_termination_signals()
+    poller = select.poll()  # no fds, no timeout: sleeps until a signal ends us
+    while True:
+        poller.poll()
 
 
 def _exit_on_signal(signum: int, _frame: object) -> None:

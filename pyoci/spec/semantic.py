@@ -313,9 +313,8 @@ def _check_root(report: _Report, doc: Mapping[str, Any], bundle: str) -> None:
 
 def _check_process(report: _Report, doc: Mapping[str, Any]) -> None:
     if "process" not in doc:
-        # runtime.md: REQUIRED when start is called; a created container waits
-        # to exec it, so create needs it already (runc says the same).
-        report.add(("process",), "required to create a container but missing")
+        # config.md: REQUIRED only when start is called: create accepts it (the
+        # init waits without a process) and start refuses it (runtime.md start).
         return
     process = _obj(doc.get("process"))
     cwd = process.get("cwd")

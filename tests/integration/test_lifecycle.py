@@ -84,6 +84,36 @@ def test_start_preconditions(pyoci: Any, bundle_factory: Any) -> None:
     one_error(pyoci("start", "pre"), "container pre does not exist")
 
 
+def test_create_without_process_then_start_fails(pyoci: Any, bundle_factory: Any,
+                                                 workdir: Path) -> None:  # fmt: skip
+    """config.md: process is REQUIRED only when start is called; runtime.md start:
+    "This operation MUST generate an error if process was not set."  The container
+    is then stopped, and delete removes it (poststop hooks included)."""
+    marker = workdir / "poststop-ran"
+
+    def mutate(cfg: dict[str, Any]) -> None:
+        del cfg["process"]
+        cfg["hooks"] = {"poststop": [{"path": "/bin/touch", "args": ["touch", str(marker)]}]}
+
+    b = bundle_factory(mutate=mutate)
+    pyoci("create", "-b", str(b.path), "noproc", check=True)
+    st = pyoci.state("noproc")
+    assert st["status"] == "created" and st["pid"] > 0, st
+    one_error(pyoci("start", "noproc"), "process")
+    assert wait_for(lambda: is_stopped(pyoci, "noproc"))
+    one_error(pyoci("start", "noproc"), "cannot start a container that has stopped")
+    pyoci("delete", "noproc", check=True)
+    assert marker.exists()
+    assert not leftovers(pyoci, workdir)
+
+
+def test_run_without_process_fails_and_leaves_nothing(pyoci: Any, bundle_factory: Any,
+                                                      workdir: Path) -> None:  # fmt: skip
+    b = bundle_factory(mutate=lambda cfg: cfg.pop("process"))
+    one_error(pyoci("run", "-b", str(b.path), "noproc-run"), "process")
+    assert not leftovers(pyoci, workdir)
+
+
 def test_delete_preconditions(pyoci: Any, bundle_factory: Any) -> None:
     """runtime.md: delete of a container that is not stopped MUST fail (even created)."""
     b = bundle_factory(["sleep", "100"])
