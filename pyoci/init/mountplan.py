@@ -193,10 +193,16 @@ def parse_options(options: list[str]) -> tuple[int, list[int], int, int, str, se
     return flags, propagation, attr_set, attr_clr, ",".join(data), extensions
 
 
+# Taken (as MS_POSIXACL) but filesystem-specific in mount(8): features.md says the
+# list SHOULD NOT contain those.
+_FS_SPECIFIC = frozenset({"acl", "noacl"})
+
+
 def mount_option_names() -> list[str]:
-    """Every mount option this runtime recognises (``pyoci features``)."""
+    """The mount options this runtime recognises (``pyoci features``), without the
+    filesystem-specific ones it also takes."""
     names = set(_FLAG_OPTIONS) | set(_PROPAGATION_OPTIONS) | set(_RECURSIVE_OPTIONS)
-    return sorted(names | _EXTENSION_OPTIONS)
+    return sorted((names | _EXTENSION_OPTIONS) - _FS_SPECIFIC)
 
 
 def resolve_source(source: str, bundle: str) -> str:

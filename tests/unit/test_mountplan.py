@@ -139,6 +139,10 @@ def test_every_advertised_option_is_understood() -> None:
     attribute or an extension; none ends up as filesystem data."""
     names = mount_option_names()
     assert "remount" in names and len(names) == len(set(names))
+    # features.md: SHOULD NOT list filesystem-specific options (mount(8): acl and
+    # noacl belong to ext4, xfs...); pyoci still takes them (as MS_POSIXACL)
+    assert not {"acl", "noacl"} & set(names)
+    assert parse_options(["acl"])[0] == c.MS_POSIXACL
     # options that only clear a flag (or are the default): nothing to set
     clearing = {"defaults", "async", "rw", "suid", "dev", "exec", "atime", "diratime", "loud",
                 "noacl", "nomand", "noiversion", "nolazytime", "norelatime", "nostrictatime",
