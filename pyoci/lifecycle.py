@@ -160,8 +160,16 @@ def start(opts: RuntimeOptions, container_id: str) -> model.ContainerState:
 
 
 def _release_init(cdir: ContainerDir, record: dict[str, Any]) -> None:
-    """Open exec.fifo: the init, blocked opening its write end, goes on to execve."""
+    """Open exec.fifo: the init, blocked opening its write end, goes on to execve.
+
+    The init writes ``0`` and keeps the write end open, close-on-exec: the end
+    of file comes with the successful execve of the user process (well under a
+    millisecond later).  A failure until then (a startContainer hook, the
+    execve, the seccomp filter) arrives as ``!`` and its reason: start fails
+    with it (runtime.md start), and the container stops.
+    """
     import select
+    import time
 
     pid = int(record["pid"])
     try:
@@ -176,9 +184,14 @@ def _release_init(cdir: ContainerDir, record: dict[str, Any]) -> None:
             poller = select.poll()
             poller.register(fifo, select.POLLIN)
             poller.register(pidfd, select.POLLIN)
+            got = b""
+            deadline = 0.0  # once "0" came: how long to wait for the execve
             while True:
-                events = poller.poll(10_000)
+                timeout = 10_000 if not got else max(0, int((deadline - time.monotonic()) * 1000))
+                events = poller.poll(timeout)
                 if not events:
+                    if got:
+                        return  # going, and no failure so far (an execve from slow storage)
                     raise SetupError("start: the container init did not answer in 10s")
                 for fd, _ev in events:
                     if fd == fifo:
@@ -186,12 +199,22 @@ def _release_init(cdir: ContainerDir, record: dict[str, Any]) -> None:
                             data = os.read(fifo, 4096)
                         except BlockingIOError:
                             continue
-                        if data[:1] == b"!":  # a startContainer hook failed
-                            raise SetupError(data[1:].decode(errors="replace"))
                         if data:
-                            return
+                            if not got:
+                                deadline = time.monotonic() + 5.0
+                            got += data
+                            continue
+                        if not got:
+                            continue  # no writer yet (a read before its open)
+                        # end of file: exec'd, or failed with its reason
+                        _, bang, reason = got.partition(b"!")
+                        if bang:
+                            raise SetupError(reason.decode(errors="replace").strip())
+                        return
                     if fd == pidfd:
-                        raise SetupError("start: the container init exited before starting")
+                        poller.unregister(pidfd)
+                        if not got:
+                            raise SetupError("start: the container init exited before starting")
         finally:
             os.close(fifo)
     finally:

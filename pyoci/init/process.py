@@ -246,10 +246,14 @@ class ProcessSetup:
 _CAP_SYS_ADMIN = 1 << 21
 
 
-def wait_for_start(fifo_fd: int, then: Any = None) -> None:
-    """Block until ``start`` opens exec.fifo, run ``then`` (the startContainer
-    hooks), then tell ``start`` we are going: ``0``, or ``!`` and the error
-    that stops us (so that ``start`` fails with it, as runtime.md wants).
+def wait_for_start(fifo_fd: int) -> int:
+    """Block until ``start`` opens exec.fifo; return the fifo's write end.
+
+    It is close-on-exec: ``start`` reads it to its end of file, which comes
+    with the successful execve of the user process.  The caller writes ``0``
+    when it goes on, and ``!`` and the reason of a failure until the execve
+    (a startContainer hook, the execve itself), so that ``start`` fails with
+    it (runtime.md start).
 
     The fifo is reopened through the verified procfs handle, not the
     container's /proc (which may be missing, or a fake tree with a file at
@@ -266,14 +270,5 @@ def wait_for_start(fifo_fd: int, then: Any = None) -> None:
             if exc.errno == errno.EINTR:
                 continue
             raise SetupError(f"open exec fifo: {exc.strerror}") from None
-    try:
-        if then is not None:
-            try:
-                then()
-            except BaseException as exc:
-                os.write(fd, b"!" + str(exc).encode()[:4000])
-                raise
-        os.write(fd, b"0")
-    finally:
-        os.close(fd)
     os.close(fifo_fd)
+    return fd

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 JOIN_ORDER = ("user", "ipc", "uts", "network", "pid", "cgroup", "time", "mount")
 
 
-def _report(sock: SyncSocket, exc: BaseException) -> NoReturn:
+def _message(exc: BaseException) -> str:
     if isinstance(exc, PyociError):
         msg = str(exc)
     elif isinstance(exc, OSError):
@@ -42,10 +42,31 @@ def _report(sock: SyncSocket, exc: BaseException) -> NoReturn:
         msg = f"{exc.strerror or exc}{':' if where else ''}{where}"
     else:
         msg = f"{type(exc).__name__}: {exc}"
+    return msg.splitlines()[0] if msg else "container setup failed"
+
+
+def _report(sock: SyncSocket, exc: BaseException) -> NoReturn:
     try:
-        sock.send(sync.ERROR, msg.splitlines()[0] if msg else "container setup failed")
+        sock.send(sync.ERROR, _message(exc))
     except OSError:
         pass
+    os._exit(1)
+
+
+def _report_after_ready(exc: BaseException, start_fd: int) -> NoReturn:
+    """After READY nobody reads the sync socket (create returned): one line on the
+    container's stderr (create's: the engine's log), as runc's init; and, once
+    ``start`` is listening on exec.fifo, the reason for it (``!`` first)."""
+    msg = _message(exc)
+    try:
+        os.write(2, f"pyoci: {msg}\n".encode(errors="replace"))
+    except OSError:
+        pass
+    if start_fd >= 0:
+        try:
+            os.write(start_fd, b"!" + msg.encode(errors="replace")[:4000])
+        except OSError:
+            pass  # start is gone (EPIPE: CPython ignores SIGPIPE)
     os._exit(1)
 
 
@@ -302,18 +323,19 @@ def _init(plan: LaunchPlan, sock: SyncSocket, fifo_fd: int) -> None:
         handoff = setup.waiter_handoff(fifo_fd, seccomp)
     sock.send(sync.READY)
     sock.close()
-    if handoff is not None:
-        handoff.exec(setup.path, list(process.get("args") or []), setup.env)
-    _handle_termination_signals()
-    start_hooks = None
-    if hooks.has_hooks(config, "startContainer"):
-
-        def start_hooks() -> None:
+    start_fd = -1
+    try:
+        if handoff is not None:
+            handoff.exec(setup.path, list(process.get("args") or []), setup.env)
+        _handle_termination_signals()
+        start_fd = wait_for_start(fifo_fd)
+        if hooks.has_hooks(config, "startContainer"):
             created = state_json.replace(b'"creating"', b'"created"')
             hooks.run_hooks(config, "startContainer", created)
-
-    wait_for_start(fifo_fd, start_hooks)
-    setup.exec(seccomp)
+        os.write(start_fd, b"0")
+        setup.exec(seccomp)  # closes start_fd (close-on-exec): start's end of file
+    except BaseException as exc:
+        _report_after_ready(exc, start_fd)
 
 
 def _setgroups_allowed() -> bool:

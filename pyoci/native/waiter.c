@@ -13,10 +13,15 @@
  *   3. reopens FIFO_FD (an O_PATH fd of exec.fifo) for writing through
  *      FD_DIR (an fd of its own /proc/PID/fd directory in a procfs the
  *      runtime verified: never the container's /proc), which blocks until
- *      `start` opens exec.fifo for reading, and writes one byte;
+ *      `start` opens exec.fifo for reading, and writes "0";
  *   4. installs the seccomp filter read from SECCOMP_FD (if not -1): the last
  *      step before execve;
  *   5. execve(PATH, ARGV, envp).
+ *
+ * The fifo's write end stays open, close-on-exec: `start` reads until the
+ * end of file, which comes when execve succeeds.  A failure after step 3
+ * writes "!" and the reason into the fifo (so `start` fails with it), and
+ * one line "pyoci: ..." on stderr (the container's: the engine's log).
  *
  * usage: pyoci-waiter FD_DIR FIFO_FD SECCOMP_FD SECCOMP_FLAGS PATH ARGV0 [ARGS...]
  *
@@ -108,23 +113,40 @@ static void die(int code)
         sys6(NR_exit_group, code, 0, 0, 0, 0, 0);
 }
 
-static ulong slen(const char *s)
+/* the write end of exec.fifo once `start` opened it; -1 before */
+static slong report_fd = -1;
+
+static ulong put(char *buf, ulong at, ulong cap, const char *s)
 {
-    ulong n = 0;
-    while (s[n])
-        n++;
-    return n;
+    while (*s && at < cap)
+        buf[at++] = *s++;
+    return at;
 }
 
-static void say(const char *a, const char *b)
+/* "pyoci: WHAT[ 'PATH'][: WHY]" on stderr (the Python init's wording), and "!" and the
+   same to `start` if it is listening: stderr first (a fifo without a reader would end
+   us with SIGPIPE) */
+static void say(const char *what, const char *path, const char *why)
 {
-    sys6(NR_write, 2, (slong)"pyoci-waiter: ", 14, 0, 0, 0);
-    sys6(NR_write, 2, (slong)a, (slong)slen(a), 0, 0, 0);
-    if (b) {
-        sys6(NR_write, 2, (slong)": ", 2, 0, 0, 0);
-        sys6(NR_write, 2, (slong)b, (slong)slen(b), 0, 0, 0);
+    static char line[1024];
+    ulong n = put(line, 0, sizeof(line) - 1, "pyoci: ");
+    ulong body = n;
+    n = put(line, n, sizeof(line) - 1, what);
+    if (path) {
+        n = put(line, n, sizeof(line) - 1, " '");
+        n = put(line, n, sizeof(line) - 1, path);
+        n = put(line, n, sizeof(line) - 1, "'");
     }
-    sys6(NR_write, 2, (slong)"\n", 1, 0, 0, 0);
+    if (why) {
+        n = put(line, n, sizeof(line) - 1, ": ");
+        n = put(line, n, sizeof(line) - 1, why);
+    }
+    line[n] = '\n';
+    sys6(NR_write, 2, (slong)line, (slong)(n + 1), 0, 0, 0);
+    if (report_fd >= 0) {
+        line[body - 1] = '!'; /* the space before the message */
+        sys6(NR_write, report_fd, (slong)(line + body - 1), (slong)(n - body + 1), 0, 0, 0);
+    }
 }
 
 static slong num(const char *s)
@@ -151,17 +173,34 @@ static void restorer(void)
 
 static const char *errname(slong err)
 {
+    static char other[24];
+    ulong n, i;
+    slong v;
     switch (-err) {
-    case 2: return "no such file or directory";
-    case 13: return "permission denied";
-    case 8: return "exec format error";
     case 1: return "operation not permitted";
-    case 22: return "invalid argument";
+    case 2: return "no such file or directory";
+    case 7: return "argument list too long";
+    case 8: return "exec format error";
+    case 12: return "cannot allocate memory";
+    case 13: return "permission denied";
     case 14: return "bad address";
     case 20: return "not a directory";
+    case 21: return "is a directory";
+    case 22: return "invalid argument";
+    case 26: return "text file busy";
+    case 36: return "file name too long";
     case 40: return "too many levels of symbolic links";
-    default: return "error";
+    default:
+        break;
     }
+    n = put(other, 0, sizeof(other) - 1, "errno ");
+    v = -err;
+    for (i = 1; v / (slong)i >= 10; i *= 10)
+        ;
+    for (; i > 0 && n < sizeof(other) - 1; i /= 10)
+        other[n++] = (char)('0' + (v / (slong)i) % 10);
+    other[n] = 0;
+    return other;
 }
 
 /* called from _start with the initial stack pointer */
@@ -177,7 +216,7 @@ __attribute__((used)) void waiter_main(slong *sp)
 
     sys6(NR_prctl, PR_SET_DUMPABLE, 0, 0, 0, 0, 0);
     if (argc < 7) {
-        say("usage: pyoci-waiter FD_DIR FIFO_FD SECCOMP_FD FLAGS PATH ARGV0 [ARGS...]", 0);
+        say("usage: pyoci-waiter FD_DIR FIFO_FD SECCOMP_FD FLAGS PATH ARGV0 [ARGS...]", 0, 0);
         die(127);
     }
     sa.handler = on_signal;
@@ -193,13 +232,13 @@ __attribute__((used)) void waiter_main(slong *sp)
         fd = sys6(NR_openat, fd_dir, (slong)argv[2], O_WRONLY | O_CLOEXEC, 0, 0, 0);
     } while (fd == -EINTR);
     if (fd < 0) {
-        say("open exec fifo", errname(fd));
+        say("open exec fifo", 0, errname(fd));
         die(127);
     }
     do {
         ret = sys6(NR_write, fd, (slong)"0", 1, 0, 0, 0);
     } while (ret == -EINTR);
-    sys6(NR_close, fd, 0, 0, 0, 0, 0);
+    report_fd = fd; /* kept: close-on-exec, so `start` sees the end of file at execve */
     sys6(NR_close, num(argv[2]), 0, 0, 0, 0, 0);
     sys6(NR_close, fd_dir, 0, 0, 0, 0, 0);
 
@@ -227,20 +266,20 @@ __attribute__((used)) void waiter_main(slong *sp)
         }
         sys6(NR_close, seccomp_fd, 0, 0, 0, 0, 0);
         if (ret < 0 || got == 0 || got % 8) {
-            say("read seccomp program", errname(ret < 0 ? ret : -22));
+            say("read seccomp program", 0, errname(ret < 0 ? ret : -22));
             die(127);
         }
         fprog.len = (unsigned short)(got / 8);
         fprog.filter = prog;
         ret = sys6(NR_seccomp, SECCOMP_SET_MODE_FILTER, flags, (slong)&fprog, 0, 0, 0);
         if (ret < 0) {
-            say("install seccomp filter", errname(ret));
+            say("install seccomp filter", 0, errname(ret));
             die(127);
         }
     }
 
     ret = sys6(NR_execve, (slong)argv[5], (slong)(argv + 6), (slong)envp, 0, 0, 0);
-    say(argv[5], errname(ret));
+    say("exec", argv[5], errname(ret));
     die(127);
 }
 
