@@ -183,9 +183,6 @@ class Emulator:
         else:
             self.rules.pop(meta, None)
 
-    def _ordered(self) -> list[tuple[Meta, str]]:
-        return sorted(self.rules.items(), key=lambda kv: (kv[0][1], kv[0][2], kv[0][0]))
-
     def transition(self, target: Emulator) -> list[Rule]:
         """The fewest rules that turn this state into ``target`` (runc's
         ``Transition``): a disruptive ``a`` rule only when the default changes
@@ -199,7 +196,10 @@ class Emulator:
             dropped = _minus(perms, target.rules.get(meta, ""))
             if dropped:
                 out.append((target.default_allow, *meta, dropped))
-        for meta, perms in target._ordered():
+        # In the order the rules first named them: the configured rules, then the
+        # defaults (devices.list shows exceptions in the order they were added; the
+        # kernel's verdict does not depend on it).
+        for meta, perms in target.rules.items():
             gained = _minus(perms, old.get(meta, ""))
             if gained:
                 out.append((not target.default_allow, *meta, gained))

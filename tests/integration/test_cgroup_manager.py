@@ -465,6 +465,19 @@ def test_denied_device_cannot_be_opened(env: Env, nodes: dict[str, str]) -> None
         assert m.unified is not None and ebpf.attached_count(m.unified) == 1
 
 
+def test_configured_device_rules_listed_first(env: Env) -> None:
+    res = {"devices": [{"allow": False, "access": "rwm"},
+                       {"allow": True, "type": "c", "major": 10, "minor": 229, "access": "rwm"},
+                       {"allow": True, "type": "b", "major": 8, "minor": 20, "access": "rw"}]}
+    m = env.manager("devlist", res)
+    m.apply(res)
+    if "devices" not in m.v1:
+        pytest.skip("no cgroup v1 devices controller here (v2: an eBPF program)")
+    lines = Path(f"{m.v1['devices']}/devices.list").read_text().splitlines()
+    assert lines[:2] == ["c 10:229 rwm", "b 8:20 rw"], lines
+    assert "c 1:3 rwm" in lines
+
+
 def test_device_rules_in_order_and_update(env: Env, nodes: dict[str, str]) -> None:
     res = {
         "devices": [

@@ -135,8 +135,27 @@ def test_v1_from_fresh_cgroup() -> None:
     allows = [v for f, v in writes[1:] if f == "devices.allow"]
     assert len(allows) == len(writes) - 1
     assert "c 1:3 rwm" in allows and "c 136:* rwm" in allows and "c *:* m" in allows
-    # sorted by (major, minor, type), wildcards first
-    assert allows[:2] == ["b *:* m", "c *:* m"]
+    # the defaults in their order (nothing configured but deny-all)
+    assert allows[:2] == ["c *:* m", "b *:* m"]
+
+
+def test_v1_configured_rules_first_in_their_order() -> None:
+    """devices.list shows the configured allows first, in config order, then the
+    defaults (as runc's and crun's rule lists; runtime-tools' linux_cgroups_devices
+    reads it so).  Exceptions of the v1 controller are a set: the order changes
+    nothing the container may open."""
+    config = [DENY_ALL,
+              {"allow": True, "type": "c", "major": 10, "minor": 229, "access": "rwm"},
+              {"allow": True, "type": "b", "major": 8, "minor": 20, "access": "rw"},
+              {"allow": True, "type": "b", "major": 10, "minor": 200, "access": "r"}]
+    writes = D.v1_writes("a *:* rwm\n", D.container_rules(config))
+    assert writes[0] == ("devices.deny", "a *:* rwm")
+    assert [v for _f, v in writes[1:4]] == ["c 10:229 rwm", "b 8:20 rw", "b 10:200 r"]
+    defaults = [v for _f, v in writes[4:]]
+    assert defaults == [D.rule_string(r) for r in D.DEFAULT_RULES]
+    # the same state as any other order
+    assert D.Emulator.build(D.container_rules(config)).rules == D.Emulator.build(
+        list(reversed(D.container_rules(config)[1:]))).rules
 
 
 def test_v1_transition_is_minimal() -> None:
