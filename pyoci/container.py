@@ -175,8 +175,8 @@ def _config_warnings(config: dict[str, Any]) -> list[str]:
     types = {ns.get("type") for ns in linux.get("namespaces") or []}
     if "mount" not in types and (config.get("mounts") or (config.get("root") or {}).get("path")):
         warnings.append(
-            "no mount namespace: the container shares the runtime's mounts and root, "
-            "so root and mounts are not applied"
+            "no mount namespace: the container shares the runtime's mounts; root.path "
+            "is applied with chroot, mounts are not applied"
         )
     plan = CapabilityPlan((config.get("process") or {}).get("capabilities"))
     if "user" not in types:

@@ -230,9 +230,10 @@ def _init(plan: LaunchPlan, sock: SyncSocket, fifo_fd: int) -> None:
     )
     builder.mount_fds = plan.mount_fds
     # Without a mount namespace of its own (new or joined), the container shares
-    # the runtime's mounts and root (config-linux.md: an unlisted namespace is
-    # inherited): building a rootfs here would mount over, and pivot_root, the
-    # runtime's own namespace, i.e. the host's.
+    # the runtime's mount namespace (config-linux.md: an unlisted namespace is
+    # inherited): mounting or pivot_root here would change the runtime's own
+    # namespace, i.e. the host's.  Only root.path applies, as a chroot (runc and
+    # crun chroot too; runc also mounts into the host's namespace: we don't).
     own_mounts = "mount" in namespaces
     if own_mounts:
         builder.prepare()
@@ -280,6 +281,10 @@ def _init(plan: LaunchPlan, sock: SyncSocket, fifo_fd: int) -> None:
     else:
         os.close(builder.root_fd)
         builder.root_fd = -1
+        if plan.rootfs and plan.rootfs != "/":
+            native.chroot(plan.rootfs)
+            os.chdir("/")
+            procfs.root_changed()
 
     if slave >= 0:
         console.make_controlling(slave)

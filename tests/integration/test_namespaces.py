@@ -288,10 +288,12 @@ def test_no_mount_namespace_shares_the_runtimes_root_and_mounts(
     pyoci: Any, bundle_factory: Any, workdir: Path
 ) -> None:
     """config-linux.md: an unlisted namespace is inherited.  Without a mount
-    namespace, pyoci must not build a rootfs (mount, pivot_root) in the
-    runtime's own namespace: the container sees the runtime's root.  pyoci runs
-    in a private mount namespace here, so a regression cannot touch the host's."""
+    namespace, pyoci must not mount or pivot_root in the runtime's own
+    namespace: root.path applies as a chroot, the mounts table is the runtime's.
+    pyoci runs in a private mount namespace here, so a regression cannot touch
+    the host's."""
     out = workdir / "root-inode"
+    mounts_out = workdir / "mounts"
 
     def mutate(cfg: dict[str, Any]) -> None:
         cfg["linux"]["namespaces"] = [
@@ -299,8 +301,11 @@ def test_no_mount_namespace_shares_the_runtimes_root_and_mounts(
         ]
 
     b = bundle_factory(
-        ["/bin/sh", "-c", f"stat -c %i / > {out}; test -d {workdir}"], mutate=mutate
+        ["/bin/sh", "-c", "stat -c %i / > /result; cat /proc/self/mountinfo > /mounts 2>&1; true"],
+        mutate=mutate,
+        copy_rootfs=True,
     )
+    (b.rootfs / "proc").mkdir(exist_ok=True)
     before = os.stat("/").st_ino
     script = (
         'mount --make-rprivate / && '
@@ -312,5 +317,8 @@ def test_no_mount_namespace_shares_the_runtimes_root_and_mounts(
     lines = res.stdout.split()
     assert "rc=0" in lines, res
     assert lines[-1] == str(before), "the runtime's own root changed"
-    assert out.read_text().strip() == str(before), "the container did not share the root"
+    # chrooted into the bundle's rootfs, no mounts of its own (no /proc in it)
+    assert (b.rootfs / "result").read_text().strip() == str(b.rootfs.stat().st_ino)
+    assert "No such file" in (b.rootfs / "mounts").read_text()
     assert "no mount namespace" in pyoci.log.read_text()
+    del out, mounts_out
