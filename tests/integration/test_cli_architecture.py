@@ -1,0 +1,101 @@
+"""What issue 8 can hold deterministically (speed itself is the benchmark's job):
+the modules each command imports, an isolated interpreter, one thread."""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import pyoci_binary
+
+pytestmark = pytest.mark.root
+
+# Heavy or start-up-costly modules that the commands engines call most must not load.
+FORBIDDEN_LEAN = {
+    "jsonschema", "pyroute2", "subprocess", "argparse", "typing", "re", "json", "enum",
+    "dataclasses", "signal", "socket", "threading", "_cffi_backend", "pyoci.container",
+    "pyoci.spec.load", "pyoci.cgroups.manager",
+}  # fmt: skip
+FORBIDDEN_CREATE = {"jsonschema", "pyroute2", "subprocess", "argparse", "typing", "json",
+                    "enum", "dataclasses", "threading"}  # fmt: skip
+
+
+def imports_of(pyoci: Any, *args: str) -> set[str]:
+    env = dict(os.environ, PYOCI_DEBUG_IMPORTS="1")
+    res = pyoci(*args, env=env)
+    assert res.code == 0, res
+    line = [ln for ln in res.err.splitlines() if ln.startswith("pyoci-imports: ")][-1]
+    return set(line.split(": ", 1)[1].split())
+
+
+def test_lean_commands_import_nothing_heavy(pyoci: Any, bundle_factory: Any) -> None:
+    b = bundle_factory(["sleep", "100"])
+    create = imports_of(pyoci, "create", "-b", str(b.path), "lean")
+    assert not create & FORBIDDEN_CREATE, create & FORBIDDEN_CREATE
+    assert "pyoci.spec._schema_compiled" in create  # validation happened, compiled
+    seen: dict[str, set[str]] = {}
+    seen["state"] = imports_of(pyoci, "state", "lean")
+    seen["list"] = imports_of(pyoci, "list")
+    seen["start"] = imports_of(pyoci, "start", "lean")
+    seen["kill"] = imports_of(pyoci, "kill", "lean", "KILL")
+    seen["delete"] = imports_of(pyoci, "delete", "--force", "lean")
+    for cmd, modules in seen.items():
+        forbidden = FORBIDDEN_LEAN - ({"pyoci.cgroups.manager"} if cmd == "delete" else set())
+        assert not modules & forbidden, (cmd, sorted(modules & forbidden))
+
+
+def test_the_command_runs_an_isolated_interpreter(tmp_path: Path) -> None:
+    """PYTHONPATH, PYTHONSTARTUP, user site and .pth files must not reach pyoci:
+    a root runtime must never run code from the caller's environment."""
+    evil = tmp_path / "evil"
+    (evil / "pyoci").mkdir(parents=True)
+    marker = tmp_path / "hijacked"
+    payload = f"open({str(marker)!r}, 'w').write('x')\n"
+    (evil / "pyoci" / "__init__.py").write_text(payload)
+    (evil / "sitecustomize.py").write_text(payload)
+    (evil / "usercustomize.py").write_text(payload)
+    (tmp_path / "startup.py").write_text(payload)
+    env = dict(
+        os.environ,
+        PYTHONPATH=str(evil),
+        PYTHONSTARTUP=str(tmp_path / "startup.py"),
+        PYTHONUSERBASE=str(evil),
+        PYTHONINSPECT="1",
+    )
+    res = subprocess.run([pyoci_binary(), "--version"], env=env, capture_output=True,
+                         text=True, timeout=30)  # fmt: skip
+    assert res.returncode == 0, res
+    assert res.stdout.startswith("pyoci version "), res
+    assert not marker.exists(), "code from the caller's environment ran inside pyoci"
+    # and the interpreter really runs with -I -S
+    probe = subprocess.run(
+        [pyoci_binary(), "--version"],
+        env=dict(os.environ, PYOCI_DEBUG_IMPORTS="1"),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    loaded = set(probe.stderr.split(": ", 1)[1].split())
+    assert "site" not in loaded, "the site module ran (.pth files would too)"
+
+
+def test_the_runtime_process_never_starts_a_thread() -> None:
+    """fork + unshare + setns need a single thread: no module of pyoci may
+    import _thread or threading (the benchmark and tests may)."""
+    root = Path(__file__).resolve().parents[2] / "pyoci"
+    offenders = []
+    for path in root.rglob("*.py"):
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            if any(n.split(".")[0] in ("_thread", "threading", "concurrent") for n in names):
+                offenders.append(f"{path.relative_to(root.parent)}:{node.lineno}")
+    assert not offenders, offenders
