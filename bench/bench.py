@@ -88,9 +88,8 @@ def enter_private_mount_ns() -> None:
     if libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) != 0:
         raise OSError(ctypes.get_errno(), "make / private")
     unified = b"/sys/fs/cgroup/unified"
-    if os.path.isdir(unified):
-        if libc.mount(b"tmpfs", unified, b"tmpfs", 0, None) != 0:
-            raise OSError(ctypes.get_errno(), "tmpfs over /sys/fs/cgroup/unified")
+    if os.path.isdir(unified) and libc.mount(b"tmpfs", unified, b"tmpfs", 0, None) != 0:
+        raise OSError(ctypes.get_errno(), "tmpfs over /sys/fs/cgroup/unified")
 
 
 def build_bundle(base: Path) -> Path:
@@ -268,6 +267,32 @@ def throughput(rt: Runtime, bundle: Path, inflight: int, total: int) -> float:
     return total / elapsed
 
 
+def interpreter_floor(pyoci: str, n: int) -> float:
+    """Median wall ms of pyoci's own interpreter doing nothing (``-I -S -c pass``):
+    the floor under every pyoci command."""
+    with open(pyoci, "rb") as f:
+        first = f.readline().decode().strip()
+    python = first[2:].split()[0] if first.startswith("#!") and "python" in first else ""
+    if not python:
+        python = str(Path(pyoci).with_name("python3"))
+    rt = Runtime("python", python, Path("/nonexistent"))
+    walls = []
+    for _ in range(n):
+        argv = [MEASURE, python, "-I", "-S", "-c", "pass"]
+        rfd, wfd = os.pipe()
+        actions = [(os.POSIX_SPAWN_DUP2, wfd, 3)]
+        pid = os.posix_spawn(MEASURE, argv, os.environ, file_actions=actions)
+        os.close(wfd)
+        out = b""
+        while chunk := os.read(rfd, 256):
+            out += chunk
+        os.close(rfd)
+        os.waitpid(pid, 0)
+        walls.append(float(out.split()[1]))
+    del rt
+    return statistics.median(walls)
+
+
 def crun_usable(binary: str, bundle: Path, root: Path) -> bool:
     rt = Runtime("crun", binary, root)
     code, *_ = rt.cmd("run", "--bundle", str(bundle), "crun-probe")
@@ -315,13 +340,14 @@ def main() -> int:
                 rt.lifecycle(bundle, f"{rt.name}-l{i}")
                 rt.kill_cycle(bundle, f"{rt.name}-k{i}")
                 rt.run_cycle(bundle, f"{rt.name}-r{i}")
+        floor = interpreter_floor(pyoci, opts.n)
         tput: dict[str, dict[int, float]] = {}
         for inflight in (2, 8):
             for rt in runtimes:
                 tput.setdefault(rt.name, {})[inflight] = throughput(
                     rt, bundle, inflight, opts.throughput
                 )
-        report(runtimes, tput, opts.json)
+        report(runtimes, tput, opts.json, floor)
     finally:
         for rt in runtimes if "runtimes" in locals() else []:
             if rt.root.exists():
@@ -334,7 +360,9 @@ def main() -> int:
 PHASES = ("create", "start", "wait", "delete", "state", "kill", "run")
 
 
-def report(runtimes: list[Runtime], tput: dict[str, dict[int, float]], out: str | None) -> None:
+def report(
+    runtimes: list[Runtime], tput: dict[str, dict[int, float]], out: str | None, floor: float
+) -> None:
     figures: dict[str, Any] = {}
     for rt in runtimes:
         f: dict[str, Any] = {}
@@ -362,7 +390,8 @@ def report(runtimes: list[Runtime], tput: dict[str, dict[int, float]], out: str 
         row = f"{phase:<22}"
         for n in names:
             d = figures[n][phase]
-            row += f"{d['median_ms']:>12.1f}{d['p90_ms']:>9.1f}{d.get('cpu_ms', float('nan')):>8.1f}"
+            cpu = d.get("cpu_ms", float("nan"))
+            row += f"{d['median_ms']:>12.1f}{d['p90_ms']:>9.1f}{cpu:>8.1f}"
         print(row)
     print(f"\n{'peak RSS (KiB)':<22}" + "".join(f"{n:>12}" for n in names))
     for phase in ("create", "start", "state", "kill", "delete", "run"):
@@ -373,6 +402,8 @@ def report(runtimes: list[Runtime], tput: dict[str, dict[int, float]], out: str 
         print(f"{'throughput/s, ' + str(k) + ' in flight':<22}" + "".join(
             f"{figures[n]['throughput_per_s'].get(k, 0):>12.1f}" for n in names))  # fmt: skip
 
+    print(f"\npyoci's interpreter alone (python -I -S -c pass): {floor:.1f} ms median")
+    figures["interpreter_floor_ms"] = floor
     print("\nratios (pyoci / other, medians of this run; lower is better)")
     targets = {
         "lifecycle": 0.6, "run": 0.6, "state": 1.3, "start": 1.3, "kill": 1.3, "delete": 1.3,

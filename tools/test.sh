@@ -26,7 +26,7 @@ py="$venv/bin/python3"
 lap bootstrap
 
 echo ">> ruff"
-"$venv/bin/ruff" check pyoci tests conformance
+"$venv/bin/ruff" check pyoci tests conformance bench
 lap ruff
 echo ">> mypy --strict pyoci"
 "$venv/bin/mypy" pyoci
