@@ -21,6 +21,7 @@ from pyoci.lifecycle import (
     _write_pid_file,
     delete,
     kill,
+    kill_and_wait,
     list_containers,
     load,
     start,
@@ -77,7 +78,7 @@ class _Creation:
             except ChildProcessError:
                 pass
         if self.init_pidfd >= 0:
-            _kill_and_wait(self.init_pidfd)
+            kill_and_wait(self.init_pidfd)
             os.close(self.init_pidfd)
             self.init_pidfd = -1
         if self.cgroup is not None:
@@ -94,19 +95,6 @@ class _Creation:
                 log.warning(w)
         if self.cdir is not None:
             self.cdir.remove()
-
-
-def _kill_and_wait(pidfd: int, timeout_ms: int = 5000) -> None:
-    import _signal
-    import select
-
-    try:
-        _signal.pidfd_send_signal(pidfd, 9)
-    except ProcessLookupError:
-        return
-    poller = select.poll()
-    poller.register(pidfd, select.POLLIN)
-    poller.poll(timeout_ms)
 
 
 def create(

@@ -10,19 +10,13 @@ import os
 import select
 
 from pyoci.errors import HookError
+from pyoci.spec.names import HOOK_PHASES
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-PHASES = (
-    "prestart",
-    "createRuntime",
-    "createContainer",
-    "startContainer",
-    "poststart",
-    "poststop",
-)
+PHASES = HOOK_PHASES
 
 
 def run_hook(hook: dict[str, Any], state_json: bytes, phase: str) -> None:

@@ -287,11 +287,22 @@ def delete(opts: RuntimeOptions, container_id: str, force: bool = False) -> None
         cdir.unlock()
 
 
-def _stop_everything(record: dict[str, Any]) -> None:
-    """Kill every process of the container and wait until the init is gone."""
+def kill_and_wait(pidfd: int, timeout_ms: int = 10_000) -> None:
+    """SIGKILL the process behind ``pidfd`` and wait (bounded) until it has exited."""
     import _signal
     import select
 
+    try:
+        _signal.pidfd_send_signal(pidfd, 9)
+    except ProcessLookupError:
+        return
+    poller = select.poll()
+    poller.register(pidfd, select.POLLIN)
+    poller.poll(timeout_ms)
+
+
+def _stop_everything(record: dict[str, Any]) -> None:
+    """Kill every process of the container and wait until the init is gone."""
     pid = int(record.get("pid", 0))
     pidfd = -1
     if pid > 0:
@@ -311,13 +322,7 @@ def _stop_everything(record: dict[str, Any]) -> None:
             log.warning(f"kill all processes: {exc}")
     if pidfd >= 0:
         try:
-            try:
-                _signal.pidfd_send_signal(pidfd, 9)
-            except ProcessLookupError:
-                pass
-            poller = select.poll()
-            poller.register(pidfd, select.POLLIN)
-            poller.poll(10_000)
+            kill_and_wait(pidfd)
         finally:
             os.close(pidfd)
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import posixpath
 
 from pyoci.errors import CgroupError
+from pyoci.mountinfo import unescape
 
 # Used when <proc_root>/cgroups is unreadable.
 KNOWN_V1_CONTROLLERS = frozenset(
@@ -71,21 +72,6 @@ class Layout:
         self.unified = unified
 
 
-def _unescape(path: str) -> str:
-    """mountinfo escapes space, tab, newline and backslash as \\ooo."""
-    if "\\" not in path:
-        return path
-    out, i = [], 0
-    while i < len(path):
-        if path[i] == "\\" and path[i + 1 : i + 4].isdigit():
-            out.append(chr(int(path[i + 1 : i + 4], 8)))
-            i += 4
-        else:
-            out.append(path[i])
-            i += 1
-    return "".join(out)
-
-
 def _read(path: str) -> str:
     with open(path, encoding="utf-8", errors="surrogateescape") as f:
         return f.read()
@@ -118,13 +104,13 @@ def detect(cgroup_root: str = "/sys/fs/cgroup", proc_root: str = "/proc") -> Lay
         if len(fields) < 5 or len(rfields) < 3:
             continue
         fstype = rfields[0]
-        point = posixpath.normpath(_unescape(fields[4]))
+        point = posixpath.normpath(unescape(fields[4]))
         if point != cgroup_root and posixpath.dirname(point) != cgroup_root:
             continue
         if fstype not in ("cgroup", "cgroup2"):
             by_point.pop(point, None)  # e.g. a tmpfs mounted over a hierarchy hides it
             continue
-        root = _unescape(fields[3])
+        root = unescape(fields[3])
         if fstype == "cgroup2":
             hier = Hierarchy(2, point, root, [])
         else:

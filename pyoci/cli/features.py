@@ -33,10 +33,10 @@ FLAGS: list[Flag] = []
 
 def features_document() -> dict[str, Any]:
     from pyoci import SPEC_VERSION
-    from pyoci.hooks import PHASES
     from pyoci.init.mountplan import mount_option_names
-    from pyoci.init.security import CAPABILITIES, MPOL_FLAGS, MPOL_MODES
+    from pyoci.init.security import MPOL_FLAGS, MPOL_MODES
     from pyoci.native import consts as c
+    from pyoci.spec.names import CAPABILITIES, HOOK_PHASES
 
     linux: dict[str, Any] = {
         "namespaces": sorted(c.NAMESPACE_FLAGS),
@@ -64,7 +64,7 @@ def features_document() -> dict[str, Any]:
     return {
         "ociVersionMin": "1.0.0",
         "ociVersionMax": SPEC_VERSION,
-        "hooks": list(PHASES),
+        "hooks": list(HOOK_PHASES),
         "mountOptions": mount_option_names(),
         "linux": linux,
         "annotations": annotations,

@@ -149,7 +149,7 @@ def exec_process(plan: ExecPlan, sock: SyncSocket) -> NoReturn:
             container_id=plan.container_id,
             new_keyring=not plan.no_new_keyring,
             userns="user" in plan.namespaces,
-            setgroups_allowed=_setgroups_allowed(),
+            setgroups_allowed=security.setgroups_allowed(),
             preserve_fds=plan.preserve_fds,
             oom_score_adj=None,  # set by exec_stage1, inherited
             personality=linux.get("personality"),
@@ -168,12 +168,6 @@ def _send_listener(sock: SyncSocket, fd: int) -> None:
     sock.expect(sync.ACK)
 
 
-def _setgroups_allowed() -> bool:
-    try:
-        with open("/proc/self/setgroups", "rb") as f:
-            return f.read().strip() != b"deny"
-    except OSError:
-        return True
 
 
 def _setup_tty(plan: ExecPlan) -> None:

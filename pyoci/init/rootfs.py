@@ -21,6 +21,7 @@ from pyoci import native
 from pyoci.errors import SetupError
 from pyoci.init import lsm, paths, procfs
 from pyoci.init.mountplan import MountStep, plan_mounts
+from pyoci.mountinfo import unescape
 from pyoci.native import consts as c
 
 TYPE_CHECKING = False
@@ -70,6 +71,13 @@ _SB_FLAG_KEYS: tuple[tuple[int, str], ...] = (
     (c.MS_SILENT, "silent"),
 )
 _LEGACY_SB_FLAGS = c.MS_POSIXACL | c.MS_I_VERSION | c.MS_SILENT
+
+
+def attach(mount_fd: int, target_fd: int) -> None:
+    """Attach a detached mount (open_tree/fsmount fd) onto a resolved O_PATH fd."""
+    native.move_mount(
+        mount_fd, "", target_fd, "", c.MOVE_MOUNT_F_EMPTY_PATH | c.MOVE_MOUNT_T_EMPTY_PATH
+    )
 
 
 def mount_attrs(flags: int) -> int:
@@ -181,9 +189,7 @@ class RootfsBuilder:
                     native.mount_setattr(
                         tree, "", c.AT_EMPTY_PATH | c.AT_RECURSIVE, step.attr_set, step.attr_clr
                     )
-                native.move_mount(
-                    tree, "", dst_fd, "", c.MOVE_MOUNT_F_EMPTY_PATH | c.MOVE_MOUNT_T_EMPTY_PATH
-                )
+                attach(tree, dst_fd)
                 self._set_propagation(tree, step)
             finally:
                 os.close(tree)
@@ -253,9 +259,7 @@ class RootfsBuilder:
                     )
                 if "tmpcopyup" in step.extensions:
                     _copy_tree(dst_fd, mfd)
-                native.move_mount(
-                    mfd, "", dst_fd, "", c.MOVE_MOUNT_F_EMPTY_PATH | c.MOVE_MOUNT_T_EMPTY_PATH
-                )
+                attach(mfd, dst_fd)
                 self._set_propagation(mfd, step)
             finally:
                 os.close(mfd)
@@ -305,9 +309,7 @@ class RootfsBuilder:
                 "tmpfs", "tmpfs", c.MS_NOSUID | c.MS_NODEV | c.MS_NOEXEC, "mode=755"
             )
             try:
-                native.move_mount(
-                    mfd, "", dst_fd, "", c.MOVE_MOUNT_F_EMPTY_PATH | c.MOVE_MOUNT_T_EMPTY_PATH
-                )
+                attach(mfd, dst_fd)
                 for name, (opts, host_mp, own_path) in sorted(host.items()):
                     sub = f"{dest.rstrip('/')}/{name or 'unified'}"
                     sfd = paths.mkdir_all_in_root(self.root_fd, sub)
@@ -364,9 +366,7 @@ class RootfsBuilder:
                 )
                 native.mount_setattr(mfd, "", c.AT_EMPTY_PATH, mount_attrs(flags), 0)
             try:
-                native.move_mount(
-                    mfd, "", dst_fd, "", c.MOVE_MOUNT_F_EMPTY_PATH | c.MOVE_MOUNT_T_EMPTY_PATH
-                )
+                attach(mfd, dst_fd)
                 self._set_propagation(mfd, step)
             finally:
                 os.close(mfd)
@@ -503,9 +503,7 @@ class RootfsBuilder:
                 slave_fd, "", c.OPEN_TREE_CLONE | c.OPEN_TREE_CLOEXEC | c.AT_EMPTY_PATH
             )
             try:
-                native.move_mount(
-                    tree, "", target, "", c.MOVE_MOUNT_F_EMPTY_PATH | c.MOVE_MOUNT_T_EMPTY_PATH
-                )
+                attach(tree, target)
             finally:
                 os.close(tree)
         finally:
@@ -577,9 +575,7 @@ class RootfsBuilder:
                     | c.MOUNT_ATTR_NOEXEC,
                     0,
                 )
-                native.move_mount(
-                    tree, "", fd, "", c.MOVE_MOUNT_F_EMPTY_PATH | c.MOVE_MOUNT_T_EMPTY_PATH
-                )
+                attach(tree, fd)
             finally:
                 os.close(tree)
         except OSError as exc:
@@ -599,9 +595,7 @@ class RootfsBuilder:
             else:
                 mfd = _open_dev_null_tree()
             try:
-                native.move_mount(
-                    mfd, "", fd, "", c.MOVE_MOUNT_F_EMPTY_PATH | c.MOVE_MOUNT_T_EMPTY_PATH
-                )
+                attach(mfd, fd)
             finally:
                 os.close(mfd)
         except OSError as exc:
@@ -726,25 +720,10 @@ def _mountpoint_of(path: str) -> str:
     real = os.path.realpath(path)
     with open("/proc/self/mountinfo", "rb") as f:
         for line in f:
-            mp = _unescape(line.split(b" ", 5)[4].decode())
+            mp = unescape(line.split(b" ", 5)[4].decode())
             if (real == mp or real.startswith(mp.rstrip("/") + "/")) and len(mp) > len(best):
                 best = mp
     return best
-
-
-def _unescape(s: str) -> str:
-    if "\\" not in s:
-        return s
-    out = []
-    i = 0
-    while i < len(s):
-        if s[i] == "\\" and i + 3 < len(s) + 0 and s[i + 1 : i + 4].isdigit():
-            out.append(chr(int(s[i + 1 : i + 4], 8)))
-            i += 4
-        else:
-            out.append(s[i])
-            i += 1
-    return "".join(out)
 
 
 def _host_cgroup_mounts() -> dict[str, tuple[str, str, str]]:
@@ -760,7 +739,7 @@ def _host_cgroup_mounts() -> dict[str, tuple[str, str, str]]:
             if len(rfields) < 3:
                 continue
             fstype = rfields[0]
-            mountpoint = _unescape(fields[4])
+            mountpoint = unescape(fields[4])
             if not mountpoint.startswith("/sys/fs/cgroup"):
                 continue
             if fstype == "cgroup2":

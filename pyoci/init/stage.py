@@ -302,7 +302,7 @@ def _init(plan: LaunchPlan, sock: SyncSocket, fifo_fd: int) -> None:
         container_id=plan.container_id,
         new_keyring=not plan.no_new_keyring,
         userns="user" in namespaces,
-        setgroups_allowed=_setgroups_allowed(),
+        setgroups_allowed=security.setgroups_allowed(),
         preserve_fds=plan.preserve_fds,
         listen_fds=plan.listen_fds,
         oom_score_adj=None,  # set by stage 1, inherited
@@ -343,12 +343,6 @@ def _init(plan: LaunchPlan, sock: SyncSocket, fifo_fd: int) -> None:
         _report_after_ready(exc, start_fd)
 
 
-def _setgroups_allowed() -> bool:
-    try:
-        with open("/proc/self/setgroups", "rb") as f:
-            return f.read().strip() != b"deny"
-    except OSError:
-        return True
 
 
 def _wait_to_be_killed() -> NoReturn:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 
+from pyoci.spec.names import CAPABILITIES, HOOK_PHASES, RLIMITS
 from pyoci.spec.validate import format_path, semver_key
 
 TYPE_CHECKING = False
@@ -33,83 +34,13 @@ SPEC_VERSION = "1.3.0"
 NAMESPACE_TYPES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time")
 
 # getrlimit(2)
-LINUX_RLIMITS = frozenset(
-    (
-        "RLIMIT_AS",
-        "RLIMIT_CORE",
-        "RLIMIT_CPU",
-        "RLIMIT_DATA",
-        "RLIMIT_FSIZE",
-        "RLIMIT_LOCKS",
-        "RLIMIT_MEMLOCK",
-        "RLIMIT_MSGQUEUE",
-        "RLIMIT_NICE",
-        "RLIMIT_NOFILE",
-        "RLIMIT_NPROC",
-        "RLIMIT_RSS",
-        "RLIMIT_RTPRIO",
-        "RLIMIT_RTTIME",
-        "RLIMIT_SIGPENDING",
-        "RLIMIT_STACK",
-    )
-)
+LINUX_RLIMITS = frozenset(RLIMITS)
 
 # capabilities(7), CAP_CHOWN (0) to CAP_CHECKPOINT_RESTORE (40)
-LINUX_CAPABILITIES = frozenset(
-    (
-        "CAP_CHOWN",
-        "CAP_DAC_OVERRIDE",
-        "CAP_DAC_READ_SEARCH",
-        "CAP_FOWNER",
-        "CAP_FSETID",
-        "CAP_KILL",
-        "CAP_SETGID",
-        "CAP_SETUID",
-        "CAP_SETPCAP",
-        "CAP_LINUX_IMMUTABLE",
-        "CAP_NET_BIND_SERVICE",
-        "CAP_NET_BROADCAST",
-        "CAP_NET_ADMIN",
-        "CAP_NET_RAW",
-        "CAP_IPC_LOCK",
-        "CAP_IPC_OWNER",
-        "CAP_SYS_MODULE",
-        "CAP_SYS_RAWIO",
-        "CAP_SYS_CHROOT",
-        "CAP_SYS_PTRACE",
-        "CAP_SYS_PACCT",
-        "CAP_SYS_ADMIN",
-        "CAP_SYS_BOOT",
-        "CAP_SYS_NICE",
-        "CAP_SYS_RESOURCE",
-        "CAP_SYS_TIME",
-        "CAP_SYS_TTY_CONFIG",
-        "CAP_MKNOD",
-        "CAP_LEASE",
-        "CAP_AUDIT_WRITE",
-        "CAP_AUDIT_CONTROL",
-        "CAP_SETFCAP",
-        "CAP_MAC_OVERRIDE",
-        "CAP_MAC_ADMIN",
-        "CAP_SYSLOG",
-        "CAP_WAKE_ALARM",
-        "CAP_BLOCK_SUSPEND",
-        "CAP_AUDIT_READ",
-        "CAP_PERFMON",
-        "CAP_BPF",
-        "CAP_CHECKPOINT_RESTORE",
-    )
-)
+LINUX_CAPABILITIES = frozenset(CAPABILITIES)
 
 CAPABILITY_SETS = ("bounding", "effective", "inheritable", "permitted", "ambient")
-HOOK_NAMES = (
-    "prestart",
-    "createRuntime",
-    "createContainer",
-    "startContainer",
-    "poststart",
-    "poststop",
-)
+HOOK_NAMES = HOOK_PHASES
 # Only these actions carry an errno (config-linux.md Seccomp, errnoRet).
 SECCOMP_ERRNO_ACTIONS = ("SCMP_ACT_ERRNO", "SCMP_ACT_TRACE")
 # time_namespaces(7): the clocks a time namespace can offset.

@@ -27,7 +27,7 @@ def add_mounts(*mounts: dict[str, Any], all_caps: bool = False) -> Any:
     def mutate(cfg: dict[str, Any]) -> None:
         cfg["mounts"].extend(mounts)
         if all_caps:
-            from pyoci.init.security import CAPABILITIES
+            from pyoci.spec.names import CAPABILITIES
 
             caps = sorted(CAPABILITIES)
             cfg["process"]["capabilities"] = {

@@ -10,6 +10,7 @@ import pytest
 from pyoci.cgroups import layout
 from pyoci.cgroups.manager import manager_for_create
 from pyoci.errors import CgroupError
+from pyoci.mountinfo import unescape
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from cgroup_helpers import FakeHost
@@ -77,8 +78,8 @@ def test_detect_nothing_mounted(tmp_path: Path) -> None:
 
 
 def test_mountinfo_escapes(tmp_path: Path) -> None:
-    assert layout._unescape(r"/a\040b") == "/a b"
-    assert layout._unescape("/plain") == "/plain"
+    assert unescape(r"/a\040b") == "/a b"
+    assert unescape("/plain") == "/plain"
 
 
 def test_own_cgroups(tmp_path: Path) -> None:

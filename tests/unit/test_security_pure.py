@@ -10,8 +10,9 @@ import pytest
 from pyoci.errors import ConfigError, SetupError
 from pyoci.init import security
 from pyoci.init.process import env_list_to_dict, home_for, lookup_executable
-from pyoci.init.security import CAPABILITIES, CapabilityPlan, caps_to_mask, parse_rlimits
+from pyoci.init.security import CapabilityPlan, caps_to_mask, parse_rlimits
 from pyoci.process.idmap import format_map, is_own_single_mapping
+from pyoci.spec.names import CAPABILITIES, RLIMITS
 from pyoci.state import model
 from pyoci.state.status import derive_status, is_alive, process_start_time, read_proc_stat
 
@@ -91,7 +92,7 @@ def test_bad_rlimits(rlimits: list[dict[str, object]], word: str) -> None:
 def test_every_rlimit_name_maps_to_the_resource_module() -> None:
     import resource
 
-    for name, num in security.RLIMITS.items():
+    for name, num in RLIMITS.items():
         if hasattr(resource, name):
             assert getattr(resource, name) == num, name
 
