@@ -111,12 +111,8 @@ def _cpu_v2(directory: str) -> dict[str, Any]:
 def _cpu_doc(usage: dict[str, Any], throttling: dict[str, Any]) -> dict[str, Any]:
     _prune(usage, "total", "percpu", "percpu_kernel", "percpu_user")
     _prune(throttling, "periods", "throttledPeriods", "throttledTime")
-    doc: dict[str, Any] = {}
-    if any(usage.values()):
-        doc["usage"] = usage
-    if throttling:
-        doc["throttling"] = throttling
-    return doc
+    # runc's Cpu struct always has both (Go's omitempty does not drop structs)
+    return {"usage": usage, "throttling": throttling}
 
 
 def _cpuset(directory: str | None, v2: bool) -> dict[str, Any]:

@@ -89,6 +89,9 @@ class Podman:
             text=True,
             timeout=timeout,
             env=self.env,
+            # conmon writes an "oom" file into its working directory when the
+            # container is OOM-killed: keep it out of the checkout
+            cwd=self.base,
         )
         return Result.of(proc)
 
