@@ -146,7 +146,8 @@ def test_exec_with_tty(
     assert res.code == 0, res
     try:
         cmd = [
-            "ctr", "--address", c.address, "--namespace", NS, "task", "exec", "--fifo-dir", str(c.fifo_dir), "-t",
+            "ctr", "--address", c.address, "--namespace", NS, "task", "exec",
+            "--fifo-dir", str(c.fifo_dir), "-t",
             "--exec-id", "t1", cid, "/bin/sh", "-c", "tty; exit 6",
         ]  # fmt: skip
         proc = subprocess.run(
