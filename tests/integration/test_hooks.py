@@ -235,3 +235,20 @@ def test_hooks_run_in_order(pyoci: Any, bundle_factory: Any, workdir: Path) -> N
         "createRuntime": [h("one"), h("two"), h("three")]}))  # fmt: skip
     pyoci("run", "-b", str(b.path), "order", check=True)
     assert log.read_text().split() == ["one", "two", "three"]
+
+
+def test_start_waits_for_a_long_startcontainer_hook(pyoci: Any, bundle_factory: Any) -> None:
+    """start waits for the startContainer hooks as long as the init lives (their
+    own timeouts bound them), then the process runs: no fixed cap of its own."""
+
+    def mutate(cfg: dict[str, Any]) -> None:
+        cfg["hooks"] = {"startContainer": [{"path": "/bin/sleep", "args": ["sleep", "11"]}]}
+
+    b = bundle_factory(["sh", "-c", "echo ran > /tmp/ran; sleep 100"], mutate=mutate)
+    pyoci("create", "-b", str(b.path), "slowhook", check=True)
+    started = time.monotonic()
+    res = pyoci("start", "slowhook", timeout=60)
+    assert res.code == 0, res
+    assert time.monotonic() - started >= 11
+    assert pyoci.state("slowhook")["status"] == "running"
+    pyoci("delete", "--force", "slowhook", check=True)
