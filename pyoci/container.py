@@ -24,6 +24,7 @@ from pyoci.lifecycle import (
     kill_and_wait,
     list_containers,
     load,
+    remove_cgroup,
     start,
     state,
     state_from_record,
@@ -83,7 +84,7 @@ class _Creation:
             self.init_pidfd = -1
         if self.cgroup is not None:
             try:
-                self.cgroup.destroy()
+                remove_cgroup(self.cgroup)  # what is left in it killed first, as delete
             except (OSError, PyociError) as exc:
                 log.warning(f"rollback: remove cgroup: {exc}")
         if self.hooks_started:

@@ -328,7 +328,7 @@ def _destroy(cdir: ContainerDir, record: dict[str, Any]) -> None:
     if record.get("cgroup"):
         from pyoci.cgroups.manager import manager_from_record
 
-        _remove_cgroup(manager_from_record(record["cgroup"]))
+        remove_cgroup(manager_from_record(record["cgroup"]))
     config = record.get("config") or {}
     cdir.remove()
     if (config.get("hooks") or {}).get("poststop"):
@@ -340,7 +340,7 @@ def _destroy(cdir: ContainerDir, record: dict[str, Any]) -> None:
             log.warning(w)
 
 
-def _remove_cgroup(mgr: CgroupManager, timeout: float = 10.0) -> None:
+def remove_cgroup(mgr: CgroupManager, timeout: float = 10.0) -> None:
     """Remove the container's cgroup.  Whatever is still in it is killed first
     (runc does the same for a container without its own PID namespace; exec'd
     processes may also still be exiting).  If it cannot be removed, raise: the

@@ -151,6 +151,28 @@ def test_failing_create_hook_aborts_and_cleans_up(pyoci: Any, bundle_factory: An
     assert marker.exists(), f"no poststop hook ran after the failing {phase} hook"
 
 
+def test_failing_create_leaves_no_process_of_its_hook(
+    pyoci: Any, bundle_factory: Any, workdir: Path
+) -> None:
+    """Without a PID namespace, killing the init does not end what a failing
+    createContainer hook left running in the container's cgroup: the rollback
+    kills it too and removes the cgroup (as delete does)."""
+    tag = f"pyoci-orphan-{workdir.name}"
+
+    def mutate(cfg: dict[str, Any]) -> None:
+        cfg["linux"]["namespaces"] = [
+            ns for ns in cfg["linux"]["namespaces"] if ns["type"] != "pid"
+        ]
+        script = f"(exec -a {tag} sleep 100) </dev/null >/dev/null 2>&1 & exit 3"
+        cfg["hooks"] = {"createContainer": [{"path": "/bin/bash", "args": ["bash", "-c", script]}]}
+
+    b = bundle_factory(["true"], mutate=mutate)
+    res = pyoci("create", "-b", str(b.path), "orphan")
+    assert res.code == 1, res
+    assert not leftovers(pyoci, workdir)
+    assert not pids_with_cmdline(tag), "the hook's process outlived the failed create"
+
+
 def test_failing_start_container_hook_stops_the_container(pyoci: Any, bundle_factory: Any,
                                                           workdir: Path) -> None:  # fmt: skip
     out = workdir / "out"
