@@ -244,7 +244,7 @@ def plan_mount(mount: dict[str, Any], bundle: str) -> MountStep:
     step.extensions = ext
     step.uid_mappings = list(mount.get("uidMappings") or [])
     step.gid_mappings = list(mount.get("gidMappings") or [])
-    step.idmap = bool(ext & {"idmap", "ridmap"}) or bool(step.uid_mappings)
+    step.idmap = bool(ext & {"idmap", "ridmap"} or step.uid_mappings or step.gid_mappings)
     if "ridmap" in ext:
         step.recursive = True
     return step

@@ -1,9 +1,11 @@
 """The container side of ``create``: the stage-1 child and the init.
 
-stage 1 (forked by the parent): joins namespaces given by path, unshares the
-user namespace and waits while the parent writes its id maps, unshares the
-other namespaces (cgroup comes later, from the init), then forks the init
-into the new PID namespace, reports its pid and exits.
+stage 1 (forked by the parent): imports what the init needs, joins namespaces
+given by path, unshares the user namespace and waits while the parent writes
+its id maps, unshares the other namespaces (cgroup comes later, from the
+init), waits until the parent has moved it into the container's cgroup, then
+forks the init (born in that cgroup and the new PID namespace), reports its
+pid and exits.
 
 init: builds the rootfs, runs its hooks, applies the process settings, says
 READY and waits on exec.fifo for ``start``; then execve.
@@ -19,13 +21,14 @@ import os
 from pyoci import native
 from pyoci.errors import PyociError
 from pyoci.init import security
+from pyoci.init.mountplan import plan_mounts
 from pyoci.native import consts as c
 from pyoci.process import sync
 from pyoci.process.idmap import running_in_user_namespace
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, NoReturn
+    from typing import NoReturn
 
     from pyoci.process.plan import LaunchPlan
     from pyoci.process.sync import SyncSocket
@@ -87,7 +90,7 @@ def stage1(plan: LaunchPlan, sock: SyncSocket) -> NoReturn:
         # subordinate uid, say) may not be able to search the state directory.
         fifo_fd = os.open(plan.fifo_path, os.O_PATH | os.O_CLOEXEC)
         namespaces = plan.namespaces()
-        if _wants_idmap(plan.config.get("mounts")):
+        if any(step.idmap for step in plan_mounts(plan.config.get("mounts") or [], plan.bundle)):
             from pyoci.init import idmapped
 
             plan.mount_fds = idmapped.prepare(plan)  # in the host's namespaces
@@ -135,14 +138,6 @@ def stage1(plan: LaunchPlan, sock: SyncSocket) -> NoReturn:
     except BaseException as exc:
         _report(sock, exc)
     os._exit(0)
-
-
-def _wants_idmap(mounts: list[dict[str, Any]] | None) -> bool:
-    return any(
-        m.get("uidMappings") or m.get("gidMappings") or "idmap" in (m.get("options") or ())
-        or "ridmap" in (m.get("options") or ())
-        for m in mounts or ()
-    )  # fmt: skip
 
 
 def _become_root_in_userns() -> None:
