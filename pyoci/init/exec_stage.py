@@ -23,7 +23,7 @@ import os
 from pyoci import native
 from pyoci.errors import PyociError
 from pyoci.init import security
-from pyoci.init.stage import _report
+from pyoci.init.stage import JOIN_ORDER, _report
 from pyoci.native import consts as c
 from pyoci.process import sync
 
@@ -33,8 +33,6 @@ if TYPE_CHECKING:
 
     from pyoci.process.sync import SyncSocket
 
-# setns order: user first (the others need its capabilities), mount last
-EXEC_JOIN_ORDER = ("user", "ipc", "uts", "network", "cgroup", "pid", "time", "mount")
 
 
 class ExecPlan:
@@ -87,7 +85,7 @@ def exec_stage1(plan: ExecPlan, sock: SyncSocket) -> NoReturn:
         keep.update(range(3, 3 + plan.preserve_fds))
         _close_other_fds(keep)
         fds: list[tuple[str, int]] = []
-        for nstype in EXEC_JOIN_ORDER:
+        for nstype in JOIN_ORDER:
             if nstype not in plan.namespaces:
                 continue
             name = c.NAMESPACE_PROC_NAMES[nstype]

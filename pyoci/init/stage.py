@@ -33,7 +33,8 @@ if TYPE_CHECKING:
     from pyoci.process.plan import LaunchPlan
     from pyoci.process.sync import SyncSocket
 
-# setns order for namespaces joined by path (user first, mount last)
+# setns order (create: namespaces given by path; exec: all of the init's):
+# user first (the others need its capabilities), mount last
 JOIN_ORDER = ("user", "ipc", "uts", "network", "pid", "cgroup", "time", "mount")
 
 
