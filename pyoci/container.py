@@ -479,7 +479,6 @@ def _connect_console(path: str) -> int:
         sock.close()
         raise SetupError(f"--console-socket {path}: {exc.strerror}") from None
     return int(sock.detach())
-_FORWARDED = (1, 2, 3, 10, 12, 14, 15, 18, 20, 21, 22, 23, 24, 25, 26, 27, 29, 30, 31)
 
 
 def run(
@@ -497,10 +496,9 @@ def run(
     subreaper: bool = True,
 ) -> int:
     """create + start; unless ``detach``, wait for the init and return its exit code."""
-    import _signal
-
     from pyoci import native
     from pyoci.native import consts as c
+    from pyoci.process.foreground import Forwarder, wait_exit, wait_reaped
 
     if not detach and subreaper:
         native.prctl(c.PR_SET_CHILD_SUBREAPER, 1)
@@ -537,14 +535,7 @@ def run(
                 proxy.close()
                 proxy = None
         if not detach:
-            def forward(signum: int, _frame: object) -> None:
-                try:
-                    os.kill(init_pid, signum)
-                except ProcessLookupError:
-                    pass
-
-            for signum in _FORWARDED:
-                _signal.signal(signum, forward)
+            Forwarder().start(init_pid)
         start(opts, container_id)
     except BaseException:
         if proxy is not None:
@@ -556,38 +547,11 @@ def run(
         raise
     if detach:
         return 0
-    if proxy is not None:
-        try:
-            proxy.pump_until_exit(init_pid)
-        finally:
-            proxy.close()
-    code = _wait_init(init_pid, subreaper)
+    if subreaper:
+        code = wait_reaped(init_pid, proxy) or 0
+    else:
+        wait_exit(init_pid)  # not our child: no exit status (as runc --no-subreaper)
+        code = 0
     if not keep:
         delete(opts, container_id, force=True)
     return code
-
-
-def _wait_init(init_pid: int, reaper: bool) -> int:
-    import select
-
-    if not reaper:
-        pidfd = os.pidfd_open(init_pid)
-        try:
-            poller = select.poll()
-            poller.register(pidfd, select.POLLIN)
-            while not poller.poll(1000):
-                pass
-        finally:
-            os.close(pidfd)
-        return 0
-    while True:
-        try:
-            pid, status = os.waitpid(-1, 0)
-        except InterruptedError:
-            continue
-        except ChildProcessError:
-            return 0
-        if pid == init_pid:
-            return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else (
-                128 + os.WTERMSIG(status)
-            )

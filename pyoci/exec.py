@@ -160,13 +160,14 @@ def exec_process(
     )
     from pyoci import native
     from pyoci.native import consts as c
+    from pyoci.process.foreground import Forwarder, wait_reaped
 
     forwarder = None
     if not detach:
         # the process is a grandchild: become its reaper to get its exit status
         native.prctl(c.PR_SET_CHILD_SUBREAPER, 1)
         # caught from now on (as runc), delivered once the process exists
-        forwarder = _Forwarder()
+        forwarder = Forwarder()
     parent_sock, child_sock = sync.SyncSocket.pair()
     stage1 = os.fork()
     if stage1 == 0:  # pragma: no cover - child
@@ -220,7 +221,11 @@ def exec_process(
     if forwarder is None:
         return 0
     forwarder.start(pid)
-    return _wait(pid, proxy)
+    code = wait_reaped(pid, proxy)
+    if code is None:
+        log.warning("exec: lost the process")
+        return 255
+    return code
 
 
 def _send_listener(
@@ -251,54 +256,4 @@ def _abort(stage1: int, pid: int) -> None:
                 os.waitpid(p, 0)
             except ChildProcessError:
                 pass
-
-
-_FORWARDED = (1, 2, 3, 10, 12, 14, 15, 18, 20, 21, 22, 23, 24, 25, 26, 27, 29, 30, 31)
-
-
-class _Forwarder:
-    """Signals to exec are the process's: held until it exists, then sent on."""
-
-    def __init__(self) -> None:
-        import _signal
-
-        self.pid = 0
-        self.pending: list[int] = []
-        for signum in _FORWARDED:
-            _signal.signal(signum, self)
-
-    def __call__(self, signum: int, _frame: object) -> None:
-        if not self.pid:
-            self.pending.append(signum)
-            return
-        try:
-            os.kill(self.pid, signum)
-        except ProcessLookupError:
-            pass
-
-    def start(self, pid: int) -> None:
-        self.pid = pid
-        pending, self.pending = self.pending, []
-        for signum in pending:
-            self(signum, None)
-
-
-def _wait(pid: int, proxy: Any) -> int:
-    if proxy is not None:
-        try:
-            proxy.pump_until_exit(pid)
-        finally:
-            proxy.close()
-    while True:
-        try:
-            got, status = os.waitpid(-1, 0)
-        except InterruptedError:
-            continue
-        except ChildProcessError:
-            log.warning("exec: lost the process")
-            return 255
-        if got == pid:
-            if os.WIFEXITED(status):
-                return os.WEXITSTATUS(status)
-            return 128 + os.WTERMSIG(status)
 
