@@ -130,7 +130,7 @@ class Context:
 
 
 def _in_userns() -> bool:
-    from pyoci.process.idmap import running_in_user_namespace
+    from pyoci.process import running_in_user_namespace
 
     return running_in_user_namespace()
 

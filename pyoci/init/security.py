@@ -11,7 +11,7 @@ import resource
 from pyoci import native
 from pyoci.errors import ConfigError, SetupError
 from pyoci.native import consts as c
-from pyoci.process.idmap import running_in_user_namespace
+from pyoci.process import running_in_user_namespace
 from pyoci.spec.names import CAPABILITIES, RLIMITS
 
 TYPE_CHECKING = False

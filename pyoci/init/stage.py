@@ -23,8 +23,7 @@ from pyoci.errors import PyociError
 from pyoci.init import security
 from pyoci.init.mountplan import plan_mounts
 from pyoci.native import consts as c
-from pyoci.process import sync
-from pyoci.process.idmap import running_in_user_namespace
+from pyoci.process import running_in_user_namespace, sync
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -35,19 +35,6 @@ def _write(path: str, data: str) -> None:
         os.close(fd)
 
 
-def running_in_user_namespace() -> bool:
-    """Is this process in a user namespace other than the initial one?
-
-    The initial namespace maps every id onto itself (``0 0 4294967295``).
-    """
-    try:
-        with open("/proc/self/uid_map", "rb") as f:
-            lines = f.read().split()
-    except OSError:
-        return False
-    return lines != [b"0", b"0", b"4294967295"]
-
-
 def is_own_single_mapping(mappings: list[dict[str, Any]], own: int) -> bool:
     return len(mappings) == 1 and mappings[0]["hostID"] == own and mappings[0]["size"] == 1
 

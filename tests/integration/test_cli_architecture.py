@@ -18,7 +18,7 @@ pytestmark = pytest.mark.root
 FORBIDDEN_LEAN = {
     "jsonschema", "pyroute2", "subprocess", "argparse", "typing", "re", "json", "enum",
     "dataclasses", "signal", "socket", "threading", "_cffi_backend", "pyoci.container",
-    "pyoci.spec.load", "pyoci.cgroups.manager",
+    "pyoci.spec.load", "pyoci.cgroups.manager", "pyoci.process.idmap",
 }  # fmt: skip
 FORBIDDEN_CREATE = {"jsonschema", "pyroute2", "subprocess", "argparse", "typing", "json",
                     "enum", "dataclasses", "threading"}  # fmt: skip
