@@ -394,3 +394,18 @@ def leftovers(rt: RuntimeCLI, workdir: Path) -> list[str]:
     if cgroups:
         problems.append(f"cgroups: {cgroups}")
     return problems
+
+
+def remove_new_empty_dirs(path: Path, existed: bool) -> None:
+    """Undo a directory that tools create as a side effect (``ip netns`` makes and
+    mounts /run/netns, containerd /run/containerd/s, dockerd /run/docker): if
+    it was not there before and nothing is left in it, unmount and remove it."""
+    if existed or not path.is_dir():
+        return
+    if any(p.is_file() or p.is_symlink() for p in path.rglob("*")):
+        return
+    if str(path) in mounts_under(str(path)):
+        subprocess.run(["umount", str(path)], check=False)
+    for sub in sorted((p for p in path.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+        sub.rmdir()
+    path.rmdir()

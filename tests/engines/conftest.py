@@ -28,7 +28,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import CGROUP_PARENT, SESSION, pids_with_cmdline, pyoci_binary, wait_for
+from helpers import (
+    CGROUP_PARENT,
+    SESSION,
+    pids_with_cmdline,
+    pyoci_binary,
+    remove_new_empty_dirs,
+    wait_for,
+)
 
 TEST_TMP = Path(os.environ.get("PYOCI_TEST_TMP", "/tmp/pyoci-tests"))
 
@@ -244,7 +251,13 @@ def engine_base() -> Iterator[Path]:
     d = Path(tempfile.mkdtemp(prefix=f"eng-{SESSION[:4]}-", dir=TEST_TMP))
     roots = [Runtime(name, "").default_root for name in ("pyoci", "runc")]
     before = {root: _tree(root) for root in roots}
+    # made by the engines themselves: containerd's shim sockets (a fixed
+    # directory), dockerd's plugins directory
+    side_dirs = [Path("/run/containerd"), Path("/run/docker")]
+    existed = {p: p.exists() for p in side_dirs}
     yield d
+    for p in side_dirs:
+        remove_new_empty_dirs(p, existed[p])
     if not os.environ.get("PYOCI_KEEP_ENGINE_TMP"):  # set it to look at the engines' logs
         shutil.rmtree(d, ignore_errors=True)
     leaks = restore_default_roots(before)

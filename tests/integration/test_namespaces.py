@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import remove_new_empty_dirs
 
 pytestmark = pytest.mark.root
 
@@ -125,11 +126,14 @@ def test_lo_up_in_new_network_namespace(run_sh: Any, pyoci: Any, bundle_factory:
 @pytest.fixture
 def netns() -> Iterator[str]:
     name = f"pyoci-test-{uuid.uuid4().hex[:8]}"
+    run_netns = Path("/run/netns")
+    existed = run_netns.exists()
     subprocess.run(["ip", "netns", "add", name], check=True)
     try:
         yield name
     finally:
         subprocess.run(["ip", "netns", "del", name], check=False)
+        remove_new_empty_dirs(run_netns, existed)  # ip leaves /run/netns mounted
 
 
 def test_join_network_namespace_by_path(run_sh: Any, netns: str) -> None:
