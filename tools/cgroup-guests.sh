@@ -46,7 +46,7 @@ if [ "${1:-}" = "--inside" ]; then
     export PYOCI_TEST_TMP=/tmp/pyoci-tests PYTHONDONTWRITEBYTECODE=1
     echo "guest: kernel $kv, cgroup ${CGVM_MODE:-?}, $(nproc) cpus"
     # shellcheck disable=SC2086
-    exec "$venv/bin/python3" -m pytest -p no:cacheprovider -q -rs $MODULES "$@"
+    exec "$venv/bin/python3" -P -m pytest -p no:cacheprovider -q -rs $MODULES "$@"
 fi
 
 modes=""

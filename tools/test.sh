@@ -33,7 +33,7 @@ echo ">> mypy --strict pyoci"
 lap mypy
 
 echo ">> pytest"
-"$py" -m pytest -p no:cacheprovider -q -rs tests "$@"
+"$py" -P -m pytest -p no:cacheprovider -q -rs tests "$@"
 lap pytest
 
 # Our spec-clause suite (conformance/README.md) against pyoci, then Debian's runc
