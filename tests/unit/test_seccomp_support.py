@@ -324,7 +324,6 @@ HEAVY = ("typing", "dataclasses", "enum", "re", "json", "socket", "subprocess", 
 def imported_by(module: str) -> set[str]:
     code = (
         "import sys\n"
-        f"sys.path[:0] = [{str(ROOT)!r}]\n"
         f"sys.path.append({next(p for p in sys.path if p.endswith('site-packages'))!r})\n"
         "before = set(sys.modules)\n"
         f"import {module}\n"
