@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -99,3 +100,43 @@ def test_the_runtime_process_never_starts_a_thread() -> None:
             if any(n.split(".")[0] in ("_thread", "threading", "concurrent") for n in names):
                 offenders.append(f"{path.relative_to(root.parent)}:{node.lineno}")
     assert not offenders, offenders
+
+
+def test_the_command_ends_without_interpreter_teardown() -> None:
+    """Finalizing the interpreter is ~18% of a short command: the launcher ends
+    through ``exit_now`` (flush, then ``_exit``), in the installed command too."""
+    tree = ast.parse(Path(pyoci_binary()).read_text())
+    last = tree.body[-1]
+    assert isinstance(last, ast.Expr) and isinstance(last.value, ast.Call), ast.dump(last)
+    assert isinstance(last.value.func, ast.Name) and last.value.func.id == "exit_now"
+
+
+EXIT_NOW = """
+import atexit, sys
+from pyoci.cli import exit_now
+atexit.register(lambda: sys.stderr.write("teardown ran\\n"))
+sys.stdout.write("x" * int(sys.argv[2]))
+sys.stderr.write("buffered ")
+exit_now(int(sys.argv[1]))
+"""
+
+
+def test_exit_now_flushes_what_python_buffers_and_skips_teardown() -> None:
+    res = subprocess.run([sys.executable, "-I", "-c", EXIT_NOW, "3", "200000"], capture_output=True,
+                         text=True, timeout=30)  # fmt: skip
+    assert res.returncode == 3, res.stderr
+    assert res.stdout == "x" * 200000
+    assert res.stderr == "buffered ", res.stderr  # flushed; atexit work did not run
+
+
+def test_exit_now_fails_a_command_whose_output_was_lost() -> None:
+    """Output still in the buffer that cannot be written fails the command."""
+    with open("/dev/full", "w") as full:
+        res = subprocess.run([sys.executable, "-I", "-c", EXIT_NOW, "0", "10"], stdout=full,
+                             stderr=subprocess.PIPE, text=True, timeout=30)  # fmt: skip
+    assert res.returncode == 1, res.stderr
+    # an error the command already reports keeps its own status
+    with open("/dev/full", "w") as full:
+        res = subprocess.run([sys.executable, "-I", "-c", EXIT_NOW, "2", "10"], stdout=full,
+                             stderr=subprocess.PIPE, text=True, timeout=30)  # fmt: skip
+    assert res.returncode == 2, res.stderr
