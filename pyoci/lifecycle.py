@@ -7,9 +7,9 @@ and ``run`` are in ``pyoci.container``.
 
 from __future__ import annotations
 
-import os
+import posix  # not os, for the short commands: pyoci.lean_os says why
 
-from pyoci import jsonio, log
+from pyoci import jsonio, lean_os, log
 from pyoci.errors import (
     CgroupError,
     ContainerNotFound,
@@ -72,14 +72,14 @@ def _hook_state(record: dict[str, Any], status: str) -> bytes:
 
 
 def _write_pid_file(path: str, pid: int) -> None:
-    path = os.path.abspath(path)
-    tmp = f"{os.path.dirname(path)}/.{os.path.basename(path)}.{os.getpid()}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    path = lean_os.abspath(path)
+    tmp = f"{lean_os.dirname(path)}/.{lean_os.basename(path)}.{posix.getpid()}"
+    fd = posix.open(tmp, posix.O_WRONLY | posix.O_CREAT | posix.O_TRUNC | posix.O_CLOEXEC, 0o644)
     try:
-        os.write(fd, str(pid).encode())
+        posix.write(fd, str(pid).encode())
     finally:
-        os.close(fd)
-    os.rename(tmp, path)
+        posix.close(fd)
+    posix.rename(tmp, path)
 
 
 # ------------------------------------------------------------------ commands
@@ -105,7 +105,7 @@ def list_containers(opts: RuntimeOptions) -> list[model.ContainerState]:
     for cid in store.ids():
         try:
             st = state(opts, cid)
-            uid = os.stat(f"{store.root}/{cid}").st_uid
+            uid = posix.stat(f"{store.root}/{cid}").st_uid
         except (ContainerNotFound, FileNotFoundError):
             continue
         try:
@@ -136,7 +136,7 @@ def start(opts: RuntimeOptions, container_id: str) -> model.ContainerState:
             )
         _release_init(cdir, record)
         try:
-            os.unlink(cdir.fifo_path)
+            posix.unlink(cdir.fifo_path)
         except FileNotFoundError:
             pass
         config = record.get("config") or {}
@@ -170,13 +170,13 @@ def _release_init(cdir: ContainerDir, record: dict[str, Any]) -> None:
 
     pid = int(record["pid"])
     try:
-        pidfd = os.pidfd_open(pid)
+        pidfd = posix.pidfd_open(pid)
     except ProcessLookupError:
         raise InvalidState("cannot start a container that has stopped") from None
     try:
         if process_start_time(pid) != record.get("pidStartTime"):
             raise InvalidState("cannot start a container that has stopped")
-        fifo = os.open(cdir.fifo_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        fifo = posix.open(cdir.fifo_path, posix.O_RDONLY | posix.O_NONBLOCK | posix.O_CLOEXEC)
         try:
             poller = select.poll()
             poller.register(fifo, select.POLLIN)
@@ -193,7 +193,7 @@ def _release_init(cdir: ContainerDir, record: dict[str, Any]) -> None:
                 for fd, _ev in events:
                     if fd == fifo:
                         try:
-                            data = os.read(fifo, 4096)
+                            data = posix.read(fifo, 4096)
                         except BlockingIOError:
                             continue
                         if data:
@@ -213,9 +213,9 @@ def _release_init(cdir: ContainerDir, record: dict[str, Any]) -> None:
                         if not got:
                             raise SetupError("start: the container init exited before starting")
         finally:
-            os.close(fifo)
+            posix.close(fifo)
     finally:
-        os.close(pidfd)
+        posix.close(pidfd)
 
 
 def kill(opts: RuntimeOptions, container_id: str, signal: int, all_processes: bool = False) -> None:
@@ -240,7 +240,7 @@ def _signal_init(record: dict[str, Any], signal: int) -> None:
 
     pid = int(record["pid"])
     try:
-        pidfd = os.pidfd_open(pid)
+        pidfd = posix.pidfd_open(pid)
     except ProcessLookupError:
         raise ContainerNotRunning(record["id"]) from None
     try:
@@ -251,7 +251,7 @@ def _signal_init(record: dict[str, Any], signal: int) -> None:
     except ProcessLookupError:
         raise ContainerNotRunning(record["id"]) from None
     finally:
-        os.close(pidfd)
+        posix.close(pidfd)
 
 
 def delete(opts: RuntimeOptions, container_id: str, force: bool = False) -> None:
@@ -304,9 +304,9 @@ def _stop_everything(record: dict[str, Any]) -> None:
     pidfd = -1
     if pid > 0:
         try:
-            pidfd = os.pidfd_open(pid)
+            pidfd = posix.pidfd_open(pid)
             if process_start_time(pid) != record.get("pidStartTime"):
-                os.close(pidfd)
+                posix.close(pidfd)
                 pidfd = -1
         except ProcessLookupError:
             pidfd = -1
@@ -321,7 +321,7 @@ def _stop_everything(record: dict[str, Any]) -> None:
         try:
             kill_and_wait(pidfd)
         finally:
-            os.close(pidfd)
+            posix.close(pidfd)
 
 
 def _destroy(cdir: ContainerDir, record: dict[str, Any]) -> None:

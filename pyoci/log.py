@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import posix  # not os, for the short commands: pyoci.lean_os says why
 import time
 
 _path: str | None = None
@@ -41,16 +41,17 @@ def write(level: str, msg: str) -> None:
     if _path is None:
         if level in ("debug", "info"):
             return
-        os.write(2, line.encode())
+        posix.write(2, line.encode())
         return
     try:
-        fd = os.open(_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        flags = posix.O_WRONLY | posix.O_APPEND | posix.O_CREAT | posix.O_CLOEXEC
+        fd = posix.open(_path, flags, 0o644)
     except OSError:
         return
     try:
-        os.write(fd, line.encode())
+        posix.write(fd, line.encode())
     finally:
-        os.close(fd)
+        posix.close(fd)
 
 
 def debug(msg: str) -> None:

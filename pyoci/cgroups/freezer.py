@@ -3,21 +3,21 @@
 
 from __future__ import annotations
 
-import os
+import posix  # not os, for the short commands: pyoci.lean_os says why
 import time
 
 
 def _read(path: str, default: str) -> str:
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        fd = posix.open(path, posix.O_RDONLY | posix.O_CLOEXEC)
     except OSError:
         return default
     try:
-        return os.read(fd, 64).decode().strip()
+        return posix.read(fd, 64).decode().strip()
     except OSError:
         return default
     finally:
-        os.close(fd)
+        posix.close(fd)
 
 
 def is_frozen(v1_freezer: str | None, unified: str | None) -> bool:

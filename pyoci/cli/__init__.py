@@ -7,10 +7,10 @@ line on stderr per problem, and a JSON (or text) ``level=error`` line in the
 
 from __future__ import annotations
 
-import os
+import posix  # not os, for the short commands: pyoci.lean_os says why
 import sys
 
-from pyoci import log
+from pyoci import lean_os, log
 from pyoci.cli.args import BOOL, STRING, Flag, Parsed, parse
 from pyoci.errors import PyociError, UsageError
 
@@ -98,7 +98,7 @@ class Context:
             raise UsageError(f"invalid --rootless value {rootless!r}: want true, false or auto")
         if rootless == "auto":
             # as runc: unprivileged, or root inside a user namespace (rootless podman)
-            self.rootless = os.geteuid() != 0 or _in_userns()
+            self.rootless = posix.geteuid() != 0 or _in_userns()
         else:
             self.rootless = rootless == "true"
         self.debug = g.flag("debug")
@@ -108,12 +108,12 @@ class Context:
     @property
     def root(self) -> str:
         if self.root_flag:
-            return os.path.abspath(self.root_flag)
-        xdg = os.environ.get("XDG_RUNTIME_DIR")
-        if os.geteuid() == 0:
+            return lean_os.abspath(self.root_flag)
+        xdg = lean_os.getenv("XDG_RUNTIME_DIR")
+        if posix.geteuid() == 0:
             # root of a user namespace (rootless podman) keeps its state with the
             # user's, as runc does; real root in /run
-            if xdg and os.environ.get("USER") != "root" and _in_userns():
+            if xdg and lean_os.getenv("USER") != "root" and _in_userns():
                 return f"{xdg}/pyoci"
             return "/run/pyoci"
         if not xdg:
@@ -139,9 +139,9 @@ def _version() -> str:
     from pyoci import SPEC_VERSION, __version__
 
     commit = "unknown"
-    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    here = lean_os.dirname(lean_os.dirname(lean_os.abspath(__file__)))
     try:
-        with open(os.path.join(here, "_commit.txt")) as f:
+        with open(f"{here}/_commit.txt") as f:
             commit = f.read().strip() or commit
     except OSError:
         pass
@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         return _fail(PyociError(f"internal error: {type(exc).__name__}: {exc}"))
     finally:
-        if "PYOCI_DEBUG_IMPORTS" in os.environ:  # for tests of what a command imports
+        if lean_os.getenv("PYOCI_DEBUG_IMPORTS") is not None:  # for tests of what a command imports
             sys.stderr.write(f"pyoci-imports: {' '.join(sorted(sys.modules))}\n")
             sys.stderr.flush()
 
@@ -192,7 +192,7 @@ def exit_now(code: int) -> None:
         except (OSError, ValueError):
             if stream is sys.stdout and code == 0:
                 code = 1
-    os._exit(code)
+    posix._exit(code)
 
 
 def _fail(exc: PyociError) -> int:

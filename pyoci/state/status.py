@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import os
-
+from pyoci import lean_os
 from pyoci.state.model import CREATED, CREATING, PAUSED, RUNNING, STOPPED
 
 TYPE_CHECKING = False
@@ -53,7 +52,7 @@ def derive_status(record: dict[str, Any], fifo_path: str) -> str:
         return STOPPED
     if record.get("cgroup") and _is_frozen(record):
         return PAUSED  # a created container can be paused too (as runc)
-    if os.path.exists(fifo_path):
+    if lean_os.exists(fifo_path):
         return CREATED
     return RUNNING
 

@@ -12,9 +12,9 @@ Creation is exclusive (``mkdir``): of two creates of one id exactly one wins.
 from __future__ import annotations
 
 import fcntl
-import os
+import posix  # not os, for the short commands: pyoci.lean_os says why
 
-from pyoci import jsonio
+from pyoci import jsonio, lean_os
 from pyoci.errors import ContainerExists, ContainerNotFound, PyociError, UsageError
 
 TYPE_CHECKING = False
@@ -59,7 +59,7 @@ class ContainerDir:
         if self._lock_fd >= 0:
             return
         try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            fd = posix.open(self.path, posix.O_RDONLY | posix.O_DIRECTORY | posix.O_CLOEXEC)
         except FileNotFoundError:
             raise ContainerNotFound(self.id) from None
         fcntl.flock(fd, fcntl.LOCK_EX)
@@ -71,11 +71,11 @@ class ContainerDir:
 
     def unlock(self) -> None:
         if self._lock_fd >= 0:
-            os.close(self._lock_fd)
+            posix.close(self._lock_fd)
             self._lock_fd = -1
 
     def exists(self) -> bool:
-        return os.path.isdir(self.path)
+        return lean_os.isdir(self.path)
 
     def read(self) -> dict[str, Any]:
         try:
@@ -92,29 +92,30 @@ class ContainerDir:
         return record
 
     def write(self, record: dict[str, Any]) -> None:
-        tmp = f"{self.path}/.{STATE_FILE}.{os.getpid()}"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        tmp = f"{self.path}/.{STATE_FILE}.{posix.getpid()}"
+        flags = posix.O_WRONLY | posix.O_CREAT | posix.O_TRUNC | posix.O_CLOEXEC
+        fd = posix.open(tmp, flags, 0o600)
         try:
-            os.write(fd, jsonio.dumps(record).encode())
+            posix.write(fd, jsonio.dumps(record).encode())
         finally:
-            os.close(fd)
-        os.rename(tmp, self.state_path)
+            posix.close(fd)
+        posix.rename(tmp, self.state_path)
 
     def remove(self) -> None:
         """Remove the directory and everything in it (it holds only plain files)."""
         try:
-            names = os.listdir(self.path)
+            names = posix.listdir(self.path)
         except FileNotFoundError:
             return
         for name in names:
             try:
-                os.unlink(f"{self.path}/{name}")
+                posix.unlink(f"{self.path}/{name}")
             except FileNotFoundError:
                 pass
             except IsADirectoryError:
-                os.rmdir(f"{self.path}/{name}")
+                posix.rmdir(f"{self.path}/{name}")
         try:
-            os.rmdir(self.path)
+            posix.rmdir(self.path)
         except FileNotFoundError:
             pass
         self.unlock()
@@ -130,7 +131,7 @@ class StateStore:
 
     def _ensure_root(self) -> None:
         try:
-            os.makedirs(self.root, mode=0o700, exist_ok=True)
+            lean_os.makedirs(self.root, 0o700)
         except OSError as exc:
             raise PyociError(f"cannot create state root {self.root}: {exc.strerror}") from None
 
@@ -140,7 +141,7 @@ class StateStore:
         self._ensure_root()
         path = f"{self.root}/{container_id}"
         try:
-            os.mkdir(path, 0o711)
+            posix.mkdir(path, 0o711)
         except FileExistsError:
             raise ContainerExists(container_id) from None
         d = ContainerDir(path, container_id)
@@ -150,13 +151,13 @@ class StateStore:
     def get(self, container_id: str) -> ContainerDir:
         check_id(container_id)
         d = ContainerDir(f"{self.root}/{container_id}", container_id)
-        if not os.path.isfile(d.state_path):
+        if not lean_os.isfile(d.state_path):
             raise ContainerNotFound(container_id)
         return d
 
     def ids(self) -> list[str]:
         try:
-            names = os.listdir(self.root)
+            names = posix.listdir(self.root)
         except FileNotFoundError:
             return []
-        return sorted(n for n in names if os.path.isfile(f"{self.root}/{n}/{STATE_FILE}"))
+        return sorted(n for n in names if lean_os.isfile(f"{self.root}/{n}/{STATE_FILE}"))
