@@ -12,6 +12,10 @@ from __future__ import annotations
 import posix
 import sys
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
 _S_IFMT = 0o170000
 _S_IFDIR = 0o040000
 _S_IFREG = 0o100000
@@ -90,6 +94,19 @@ def makedirs(path: str, mode: int = 0o777) -> None:
         except FileExistsError:
             if not isdir(path):
                 raise
+
+
+def walk_dirs(top: str) -> Iterator[str]:
+    """The directories ``os.walk(top)`` visits, in its order: ``top`` first, no
+    symlinks followed, one that cannot be read skipped with what is below it."""
+    try:
+        with posix.scandir(top) as entries:
+            subdirs = [e.path for e in entries if e.is_dir(follow_symlinks=False)]
+    except OSError:
+        return
+    yield top
+    for sub in subdirs:
+        yield from walk_dirs(sub)
 
 
 def getenv(name: str) -> str | None:

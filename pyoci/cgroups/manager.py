@@ -9,17 +9,19 @@ limits to ``unified/…``.
 
 Only ``manager_from_record`` and the cheap methods (``pids``, ``kill_all``,
 ``is_frozen``, ``freeze``/``thaw``, ``destroy``, ``add_process``) are on the
-paths of ``state``/``kill``/``delete``/``pause``; they use nothing but ``os``,
-``errno`` and ``time``.  ``layout``, ``resources``, ``devices``, ``ebpf`` and
-``stats`` are imported where they are needed.
+paths of ``state``/``kill``/``delete``/``pause``; they use nothing but ``posix``
+(not ``os``: ``pyoci.lean_os`` says why), ``errno`` and ``time``.  ``layout``,
+``resources``, ``devices``, ``ebpf`` and ``stats`` are imported where they are
+needed.
 """
 
 from __future__ import annotations
 
 import errno
-import os
+import posix
 import time
 
+from pyoci import lean_os
 from pyoci.errors import CgroupError
 
 TYPE_CHECKING = False
@@ -35,17 +37,17 @@ DEFAULT_PARENT = "pyoci"
 
 
 def _read(path: str) -> str:
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    fd = posix.open(path, posix.O_RDONLY | posix.O_CLOEXEC)
     try:
         chunks = []
         while True:
-            chunk = os.read(fd, 65536)
+            chunk = posix.read(fd, 65536)
             if not chunk:
                 break
             chunks.append(chunk)
         return b"".join(chunks).decode()
     finally:
-        os.close(fd)
+        posix.close(fd)
 
 
 def _read_opt(path: str) -> str | None:
@@ -60,11 +62,11 @@ def _read_opt(path: str) -> str | None:
 
 
 def _write(path: str, value: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    fd = posix.open(path, posix.O_WRONLY | posix.O_CLOEXEC)
     try:
-        os.write(fd, value.encode())
+        posix.write(fd, value.encode())
     finally:
-        os.close(fd)
+        posix.close(fd)
 
 
 def _rmdir_retry(path: str) -> None:
@@ -72,7 +74,7 @@ def _rmdir_retry(path: str) -> None:
     delay = 0.001
     for _ in range(11):
         try:
-            os.rmdir(path)
+            posix.rmdir(path)
             return
         except FileNotFoundError:
             return
@@ -81,13 +83,13 @@ def _rmdir_retry(path: str) -> None:
                 raise
         time.sleep(delay)
         delay = min(delay * 2, 0.2)
-    os.rmdir(path)
+    posix.rmdir(path)
 
 
 def remove_tree(path: str) -> None:
     """Remove a cgroup directory and its sub-cgroups (leaf first)."""
     try:
-        os.rmdir(path)
+        posix.rmdir(path)
         return
     except FileNotFoundError:
         return
@@ -95,7 +97,7 @@ def remove_tree(path: str) -> None:
         if err.errno not in (errno.EBUSY, errno.ENOTEMPTY, errno.EEXIST):
             raise
     try:
-        with os.scandir(path) as it:
+        with posix.scandir(path) as it:
             subdirs = [e.path for e in it if e.is_dir(follow_symlinks=False)]
     except FileNotFoundError:
         return
@@ -178,7 +180,7 @@ class FsManager:
     def create(self) -> None:
         created: list[str] = []
         try:
-            preexisting = os.path.isdir(self._main())
+            preexisting = lean_os.isdir(self._main())
             for directory, mountpoint in self.mounts.items():
                 self._make(directory, mountpoint, created)
             if self.unified is not None:
@@ -195,7 +197,7 @@ class FsManager:
         except BaseException:
             for path in reversed(created):
                 try:
-                    os.rmdir(path)
+                    posix.rmdir(path)
                 except OSError:
                     pass
             raise
@@ -214,7 +216,7 @@ class FsManager:
             nxt = f"{current}/{part}"
             for attempt in range(3):
                 try:
-                    os.mkdir(nxt, 0o755)
+                    posix.mkdir(nxt, 0o755)
                     created.append(nxt)
                     break
                 except FileExistsError:
@@ -387,7 +389,7 @@ class FsManager:
 
     def pids(self) -> list[int]:
         found: set[int] = set()
-        for root, _dirs, _files in os.walk(self._main()):
+        for root in lean_os.walk_dirs(self._main()):
             text = _read_opt(f"{root}/cgroup.procs")
             if text:
                 found.update(int(line) for line in text.split())
@@ -418,7 +420,7 @@ class FsManager:
         try:
             for pid in self.pids():
                 try:
-                    os.kill(pid, signal)
+                    posix.kill(pid, signal)
                 except ProcessLookupError:
                     pass
         finally:
@@ -429,7 +431,7 @@ class FsManager:
 
     def _has_freezer(self) -> bool:
         return "freezer" in self.v1 or (
-            self.unified is not None and os.path.exists(f"{self.unified}/cgroup.freeze")
+            self.unified is not None and lean_os.exists(f"{self.unified}/cgroup.freeze")
         )
 
     def freeze(self) -> None:
@@ -500,7 +502,7 @@ class FsManager:
                 problems.append(f"{directory}: {err.strerror}")
         for path in sorted(set(self.owned) - set(leaves), key=_depth, reverse=True):
             try:
-                os.rmdir(path)
+                posix.rmdir(path)
             except OSError:
                 pass  # shared with another container, or already gone
         if problems:
@@ -512,7 +514,7 @@ class FsManager:
 
 def _listdir(path: str) -> frozenset[str]:
     try:
-        return frozenset(os.listdir(path))
+        return frozenset(posix.listdir(path))
     except OSError:
         return frozenset()
 
@@ -753,10 +755,10 @@ def _writable(directory: str, mountpoint: str) -> bool:
     """Can this user create (or join) ``directory``?  Checks the nearest existing one."""
     path = directory
     while len(path) >= len(mountpoint):
-        if os.path.isdir(path):
+        if lean_os.isdir(path):
             if path == directory:
-                return os.access(f"{path}/cgroup.procs", os.W_OK)
-            return os.access(path, os.W_OK | os.X_OK)
+                return posix.access(f"{path}/cgroup.procs", posix.W_OK)
+            return posix.access(path, posix.W_OK | posix.X_OK)
         path = path.rsplit("/", 1)[0]
     return False
 

@@ -20,10 +20,8 @@ FORBIDDEN_LEAN = {
     "jsonschema", "pyroute2", "subprocess", "argparse", "typing", "re", "json", "enum",
     "dataclasses", "signal", "socket", "threading", "_cffi_backend", "pyoci.container",
     "pyoci.spec.load", "pyoci.cgroups.manager", "pyoci.process.idmap",
-    # os costs 16% of a state (pyoci.lean_os); delete's cgroup removal needs it
-    "os", "posixpath", "_collections_abc",
+    "os", "posixpath", "_collections_abc",  # 16% of a state (pyoci.lean_os)
 }  # fmt: skip
-NEEDED_BY_DELETE = {"pyoci.cgroups.manager", "os", "posixpath", "_collections_abc"}
 FORBIDDEN_CREATE = {"jsonschema", "pyroute2", "subprocess", "argparse", "typing", "json",
                     "enum", "dataclasses", "threading"}  # fmt: skip
 
@@ -45,10 +43,12 @@ def test_lean_commands_import_nothing_heavy(pyoci: Any, bundle_factory: Any) -> 
     seen["state"] = imports_of(pyoci, "state", "lean")
     seen["list"] = imports_of(pyoci, "list")
     seen["start"] = imports_of(pyoci, "start", "lean")
+    seen["kill --all"] = imports_of(pyoci, "kill", "--all", "lean", "CONT")
     seen["kill"] = imports_of(pyoci, "kill", "lean", "KILL")
     seen["delete"] = imports_of(pyoci, "delete", "--force", "lean")
     for cmd, modules in seen.items():
-        forbidden = FORBIDDEN_LEAN - (NEEDED_BY_DELETE if cmd == "delete" else set())
+        cgroup_files = cmd in ("delete", "kill --all")
+        forbidden = FORBIDDEN_LEAN - ({"pyoci.cgroups.manager"} if cgroup_files else set())
         assert not modules & forbidden, (cmd, sorted(modules & forbidden))
 
 

@@ -79,3 +79,13 @@ def test_getenv_decodes_as_os_environ() -> None:
     out = subprocess.run([sys.executable, "-I", "-c", code], env=env, capture_output=True,
                          check=True, timeout=30)  # fmt: skip
     assert out.stdout.strip() == b"'caf\\udce9'"
+
+
+def test_walk_dirs_visits_what_os_walk_visits(tmp_path: Path) -> None:
+    for rel in ("a/b/c", "a/d", "e"):
+        (tmp_path / rel).mkdir(parents=True)
+    (tmp_path / "a" / "f").write_text("x")
+    (tmp_path / "link").symlink_to(tmp_path / "a")  # not followed, as os.walk
+    assert list(lean_os.walk_dirs(str(tmp_path))) == [r for r, _, _ in os.walk(tmp_path)]
+    assert list(lean_os.walk_dirs(str(tmp_path / "missing"))) == []
+    assert list(lean_os.walk_dirs(str(tmp_path / "a" / "f"))) == []
