@@ -24,6 +24,19 @@ V1_CONTROLLERS = (
 )
 
 
+# the v1 hierarchies of a hybrid host like ours (cgroup2 holds hugetlb only)
+HYBRID_V1 = (
+    "cpu,cpuacct",
+    "cpuset",
+    "memory",
+    "devices",
+    "freezer",
+    "blkio",
+    "pids",
+    "name=systemd",
+)
+
+
 class FakeHost:
     """A ``proc_root`` and ``cgroup_root`` pair under ``tmp_path``.
 

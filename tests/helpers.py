@@ -238,26 +238,51 @@ def cgroup_dirs_of_session() -> list[str]:
     return found
 
 
-def remove_session_cgroups() -> None:
-    base = Path("/sys/fs/cgroup")
-    if not base.exists():
-        return
-    for hier in base.iterdir():
-        d = hier / CGROUP_PARENT.lstrip("/")
-        if not d.exists():
-            continue
-        for sub in sorted((p for p in d.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
-            try:
-                sub.rmdir()
-            except OSError:
-                pass
+def rmdir_cgroup_tree(d: Path) -> None:
+    """rmdir ``d`` and the cgroups below it, deepest first (busy ones stay)."""
+    subs = sorted((p for p in d.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts))
+    for sub in [*subs, d]:
         try:
-            d.rmdir()
+            sub.rmdir()
         except OSError:
             pass
 
 
+def remove_session_cgroups() -> None:
+    base = Path("/sys/fs/cgroup")
+    for hier in base.iterdir() if base.exists() else []:
+        d = hier / CGROUP_PARENT.lstrip("/")
+        if d.exists():
+            rmdir_cgroup_tree(d)
+
+
 # ------------------------------------------------------------ inspection helpers
+
+
+def key_paths(doc: Any, prefix: str = "") -> set[str]:
+    """Every key of a JSON document as a dotted path (list items as ``[]``)."""
+    out = set()
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            out.add(prefix + k)
+            out |= key_paths(v, prefix + k + ".")
+    elif isinstance(doc, list):
+        for v in doc:
+            out |= key_paths(v, prefix + "[].")
+    return out
+
+
+def seccomp_profile(*rules: dict[str, Any], **kw: Any) -> dict[str, Any]:
+    """A ``linux.seccomp`` allowing all but ``rules`` (``kw`` adds or overrides keys)."""
+    doc: dict[str, Any] = {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": list(rules)}
+    doc.update(kw)
+    return doc
+
+
+def seccomp_rule(names: list[str], action: str, **kw: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = {"names": names, "action": action}
+    doc.update(kw)
+    return doc
 
 
 def sh(script: str) -> list[str]:

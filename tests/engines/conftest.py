@@ -34,6 +34,7 @@ from helpers import (
     pids_with_cmdline,
     pyoci_binary,
     remove_new_empty_dirs,
+    rmdir_cgroup_tree,
     wait_for,
 )
 
@@ -203,17 +204,7 @@ def remove_cgroups_named(prefix: str) -> None:
             continue
         for d in sorted(top.rglob(f"{prefix}*"), key=lambda p: -len(p.parts)):
             if d.is_dir():
-                for sub in sorted(
-                    (p for p in d.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)
-                ):
-                    try:
-                        sub.rmdir()
-                    except OSError:
-                        pass
-                try:
-                    d.rmdir()
-                except OSError:
-                    pass
+                rmdir_cgroup_tree(d)
 
 
 def _tree(root: Path) -> set[Path]:

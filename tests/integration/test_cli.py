@@ -124,18 +124,6 @@ def test_systemd_cgroup_is_refused_clearly(bundle_factory: Any, workdir: Path) -
 # ------------------------------------------------------------------------- spec
 
 
-def _keys(doc: Any, prefix: str = "") -> set[str]:
-    out = set()
-    if isinstance(doc, dict):
-        for k, v in doc.items():
-            out.add(prefix + k)
-            out |= _keys(v, prefix + k + ".")
-    elif isinstance(doc, list):
-        for v in doc:
-            out |= _keys(v, prefix + "[].")
-    return out
-
-
 @pytest.mark.parametrize("rootless", [False, True])
 def test_spec(workdir: Path, rootless: bool) -> None:
     args = ["spec", "--rootless"] if rootless else ["spec"]

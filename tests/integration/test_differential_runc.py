@@ -15,7 +15,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import Bundle, RuntimeCLI, leftovers, parse_mountinfo, parse_status, wait_for
+from helpers import (
+    Bundle,
+    RuntimeCLI,
+    key_paths,
+    leftovers,
+    parse_mountinfo,
+    parse_status,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.root, pytest.mark.runc]
 
@@ -137,18 +145,6 @@ def test_delete_created_without_force(both: list[RuntimeCLI], runc_bundle: Any) 
     assert codes == {"pyoci": 1, "runc": 0}
 
 
-def _keys(doc: Any, prefix: str = "") -> set[str]:
-    out = set()
-    if isinstance(doc, dict):
-        for k, v in doc.items():
-            out.add(prefix + k)
-            out |= _keys(v, prefix + k + ".")
-    elif isinstance(doc, list):
-        for v in doc:
-            out |= _keys(v, prefix + "[].")
-    return out
-
-
 @pytest.mark.parametrize("rootless", [False, True])
 def test_spec_has_the_same_keys(both: list[RuntimeCLI], workdir: Path, rootless: bool) -> None:
     docs = {}
@@ -158,7 +154,7 @@ def test_spec_has_the_same_keys(both: list[RuntimeCLI], workdir: Path, rootless:
         argv = [rt.binary, "spec", "--bundle", str(d)] + (["--rootless"] if rootless else [])
         subprocess.run(argv, check=True, timeout=30)
         docs[rt.name] = json.loads((d / "config.json").read_text())
-    assert _keys(docs["pyoci"]) == _keys(docs["runc"])
+    assert key_paths(docs["pyoci"]) == key_paths(docs["runc"])
     p, r = docs["pyoci"], docs["runc"]
     assert p["process"]["capabilities"] == r["process"]["capabilities"]
     assert p["linux"]["maskedPaths"] == r["linux"]["maskedPaths"]

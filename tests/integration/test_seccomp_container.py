@@ -22,6 +22,8 @@ from typing import Any
 
 import pytest
 from helpers import RuntimeCLI
+from helpers import seccomp_profile as profile
+from helpers import seccomp_rule as rule
 
 pytestmark = pytest.mark.root
 
@@ -29,18 +31,6 @@ DATA = Path(__file__).resolve().parent.parent / "data" / "seccomp"
 
 NO_CORE = {"type": "RLIMIT_CORE", "hard": 0, "soft": 0}  # SIGSYS dumps core otherwise
 SIGSYS = 31
-
-
-def profile(*rules: dict[str, Any], **kw: Any) -> dict[str, Any]:
-    doc: dict[str, Any] = {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": list(rules)}
-    doc.update(kw)
-    return doc
-
-
-def rule(names: list[str], action: str, **kw: Any) -> dict[str, Any]:
-    doc: dict[str, Any] = {"names": names, "action": action}
-    doc.update(kw)
-    return doc
 
 
 TMPFS = {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["mode=1777"]}

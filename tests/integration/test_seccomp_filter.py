@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import seccomp_profile as profile
+from helpers import seccomp_rule as rule
 
 from pyoci import native
 from pyoci.errors import SetupError
@@ -115,18 +117,6 @@ def exited(status: int, data: bytes = b"") -> int:
 def report(w: int, obj: object) -> int:
     os.write(w, json.dumps(obj).encode())
     return 0
-
-
-def profile(*rules: dict[str, Any], **kw: Any) -> dict[str, Any]:
-    doc: dict[str, Any] = {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": list(rules)}
-    doc.update(kw)
-    return doc
-
-
-def rule(names: list[str], action: str, **kw: Any) -> dict[str, Any]:
-    doc: dict[str, Any] = {"names": names, "action": action}
-    doc.update(kw)
-    return doc
 
 
 # --- errno -----------------------------------------------------------------

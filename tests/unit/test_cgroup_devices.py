@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
+from cgroup_helpers import decode, run_device_program
 
 from pyoci.cgroups import devices as D
 from pyoci.errors import CgroupError
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from cgroup_helpers import decode, run_device_program
 
 DENY_ALL = {"allow": False, "access": "rwm"}
 

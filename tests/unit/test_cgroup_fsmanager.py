@@ -9,23 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from cgroup_helpers import HYBRID_V1, FakeHost, read
 
 from pyoci.cgroups.manager import FsManager, manager_for_create, manager_from_record
 from pyoci.errors import CgroupError
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from cgroup_helpers import FakeHost, read
-
-HYBRID_V1 = (
-    "cpu,cpuacct",
-    "cpuset",
-    "memory",
-    "devices",
-    "freezer",
-    "blkio",
-    "pids",
-    "name=systemd",
-)
 
 
 def touch(directory: str | Path, *names: str, content: str = "") -> None:
@@ -426,7 +413,8 @@ def test_destroy_reports_failure(tmp_path: Path) -> None:
 
 def test_state_kill_delete_paths_import_nothing_heavy() -> None:
     code = (
-        f"import sys; sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})"
+        # the installed package, as the pyoci command runs it (-I -S)
+        f"import sys; sys.path.append({next(p for p in sys.path if p.endswith('site-packages'))!r})"
         + """
 before = set(sys.modules)
 from pyoci.cgroups.manager import manager_from_record
@@ -440,7 +428,8 @@ for call in (m.pids, m.destroy, lambda: m.kill_all(9), lambda: m.kill_all(15), m
         pass
 new = set(sys.modules) - before
 heavy = sorted(n for n in new if n.split(".")[0] in
-               ("typing", "re", "json", "enum", "dataclasses", "subprocess", "signal", "ctypes"))
+               ("typing", "re", "json", "enum", "dataclasses", "subprocess", "signal", "ctypes",
+                "os", "_collections_abc"))
 print(",".join(heavy))
 """
     )

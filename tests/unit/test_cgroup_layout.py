@@ -2,29 +2,15 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
+from cgroup_helpers import HYBRID_V1, FakeHost
 
 from pyoci.cgroups import layout
 from pyoci.cgroups.manager import manager_for_create
 from pyoci.errors import CgroupError
 from pyoci.mountinfo import unescape
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from cgroup_helpers import FakeHost
-
-HYBRID_V1 = (
-    "cpu,cpuacct",
-    "cpuset",
-    "memory",
-    "devices",
-    "freezer",
-    "blkio",
-    "pids",
-    "name=systemd",
-)
 
 
 def test_detect_pure_v2(tmp_path: Path) -> None:

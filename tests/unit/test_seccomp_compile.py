@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import seccomp_rule as rule
 
 from pyoci.errors import ConfigError, NotSupported
 from pyoci.jsonio import loads
@@ -132,12 +133,6 @@ def run_bpf(prog: bytes, sysno: int, arch: int = NATIVE, args: tuple[int, ...] =
 
 def profile(**kw: Any) -> dict[str, Any]:
     doc: dict[str, Any] = {"defaultAction": "SCMP_ACT_ALLOW"}
-    doc.update(kw)
-    return doc
-
-
-def rule(names: list[str], action: str, **kw: Any) -> dict[str, Any]:
-    doc: dict[str, Any] = {"names": names, "action": action}
     doc.update(kw)
     return doc
 
