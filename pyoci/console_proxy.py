@@ -8,7 +8,7 @@ pidfd of the process.
 from __future__ import annotations
 
 import _socket
-import os
+import posix
 
 from pyoci import native
 from pyoci.errors import SetupError
@@ -41,7 +41,7 @@ class ConsoleProxy:
         if not fds:
             raise SetupError("the container did not send its pty")
         self.master = fds[0]
-        os.close(self.child_fd)
+        posix.close(self.child_fd)
         self.child_fd = -1
         self._copy_winsize()
         return self.master
@@ -63,7 +63,7 @@ class ConsoleProxy:
         import termios
         import tty
 
-        if not os.isatty(0):
+        if not posix.isatty(0):
             return
         self._saved_attrs = termios.tcgetattr(0)
         # TCSANOW: the default TCSAFLUSH would drop input typed (or piped) already
@@ -76,7 +76,7 @@ class ConsoleProxy:
 
         self._raw()
         _signal.signal(28, lambda _s, _f: self._copy_winsize())  # SIGWINCH
-        pidfd = os.pidfd_open(pid)
+        pidfd = posix.pidfd_open(pid)
         poller = select.poll()
         poller.register(self.master, select.POLLIN)
         poller.register(pidfd, select.POLLIN)
@@ -100,14 +100,14 @@ class ConsoleProxy:
                         poller.unregister(pidfd)
                     elif fd == self.master:
                         try:
-                            data = os.read(self.master, 65536)
+                            data = posix.read(self.master, 65536)
                         except OSError:
                             data = b""
                         if not data:
                             return
                         _write_all(1, data)
                     elif fd == 0 and stdin_open:
-                        data = os.read(0, 65536) if ev & select.POLLIN else b""
+                        data = posix.read(0, 65536) if ev & select.POLLIN else b""
                         if not data:
                             poller.unregister(0)
                             stdin_open = False
@@ -115,7 +115,7 @@ class ConsoleProxy:
                             continue
                         _write_all(self.master, data)
         finally:
-            os.close(pidfd)
+            posix.close(pidfd)
 
     def close(self) -> None:
         if self._saved_attrs is not None:
@@ -124,10 +124,10 @@ class ConsoleProxy:
             termios.tcsetattr(0, termios.TCSADRAIN, self._saved_attrs)
             self._saved_attrs = None
         if self.master >= 0:
-            os.close(self.master)
+            posix.close(self.master)
             self.master = -1
         if self.child_fd >= 0:
-            os.close(self.child_fd)
+            posix.close(self.child_fd)
             self.child_fd = -1
         self._sock.close()
 
@@ -136,7 +136,7 @@ def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         try:
-            n = os.write(fd, view)
+            n = posix.write(fd, view)
         except InterruptedError:
             continue
         except OSError:

@@ -7,9 +7,9 @@ They raise ``PyociError`` subclasses and leave nothing behind on failure.
 
 from __future__ import annotations
 
-import os
+import posix
 
-from pyoci import SPEC_VERSION, jsonio, log
+from pyoci import SPEC_VERSION, jsonio, lean_os, log
 from pyoci.errors import (
     PyociError,
     SetupError,
@@ -71,16 +71,16 @@ class _Creation:
     def rollback(self) -> None:
         if self.stage1_pid:
             try:
-                os.kill(self.stage1_pid, 9)
+                posix.kill(self.stage1_pid, 9)
             except ProcessLookupError:
                 pass
             try:
-                os.waitpid(self.stage1_pid, 0)
+                posix.waitpid(self.stage1_pid, 0)
             except ChildProcessError:
                 pass
         if self.init_pidfd >= 0:
             kill_and_wait(self.init_pidfd)
-            os.close(self.init_pidfd)
+            posix.close(self.init_pidfd)
             self.init_pidfd = -1
         if self.cgroup is not None:
             try:
@@ -109,14 +109,13 @@ def create(
     no_new_keyring: bool = False,
     preserve_fds: int = 0,
     console_fd: int = -1,
-    _keep_pidfd: bool = False,
 ) -> model.ContainerState:
     """``console_fd``: instead of ``console_socket``, an already-connected socket
     (pyoci's own console proxy for ``run``); the caller keeps it."""
     from pyoci.spec.load import load_bundle
 
     config, bundle_abs, rootfs = load_bundle(bundle)
-    if os.geteuid() != 0:
+    if posix.geteuid() != 0:
         _check_rootless_config(config)
     check_intel_rdt(config)
     for warning in _config_warnings(config):
@@ -146,8 +145,8 @@ def create(
             where = f": {exc.filename}" if exc.filename else ""
             raise SetupError(f"create {container_id}: {exc.strerror}{where}") from None
         raise
-    if job.init_pidfd >= 0 and not _keep_pidfd:
-        os.close(job.init_pidfd)
+    if job.init_pidfd >= 0:
+        posix.close(job.init_pidfd)
     # Only after success: podman parses its runtime log as one JSON object (the
     # error); engines' tests look for this line to know pyoci ran.
     log.info(f"pyoci create {container_id}")
@@ -156,8 +155,7 @@ def create(
 
 def _config_warnings(config: dict[str, Any]) -> list[str]:
     """What the config asks for that pyoci applies only in part (config.md: warn)."""
-    from pyoci import native
-    from pyoci.init.security import CapabilityPlan
+    from pyoci.capabilities import CapabilityPlan, permitted_of_self
 
     warnings: list[str] = []
     linux: dict[str, Any] = config.get("linux") or {}
@@ -170,8 +168,7 @@ def _config_warnings(config: dict[str, Any]) -> list[str]:
     plan = CapabilityPlan((config.get("process") or {}).get("capabilities"))
     if "user" not in types:
         # in a new user namespace the container's sets are not bounded by ours
-        _eff, permitted, _inh = native.capget()
-        plan.restrict_to(permitted)
+        plan.restrict_to(permitted_of_self())
     warnings += plan.warnings
     return warnings
 
@@ -226,7 +223,7 @@ def _create(
     assert cdir is not None
     linux: dict[str, Any] = config.get("linux") or {}
     annotations = config.get("annotations") or {}
-    me = os.getpid()
+    me = posix.getpid()
     record: dict[str, Any] = {
         # the version of the spec the state document complies with: ours, not the config's
         "ociVersion": SPEC_VERSION,
@@ -244,15 +241,15 @@ def _create(
     }
     job.record = record
     cdir.write(record)
-    os.mkfifo(cdir.fifo_path, 0o622)
-    os.chmod(cdir.fifo_path, 0o622)
+    posix.mkfifo(cdir.fifo_path, 0o622)
+    posix.chmod(cdir.fifo_path, 0o622)
 
     namespaces = {ns["type"]: ns.get("path") for ns in linux.get("namespaces") or []}
-    if "user" in namespaces and namespaces["user"] is None and os.geteuid() == 0:
+    if "user" in namespaces and namespaces["user"] is None and posix.geteuid() == 0:
         # the container's root must be able to reach exec.fifo (rootless: the
         # mode allows it, and the init holds an fd opened before the user switch)
         root_uid, root_gid = _host_root_ids(linux)
-        os.chown(cdir.fifo_path, root_uid, root_gid)
+        posix.chown(cdir.fifo_path, root_uid, root_gid)
 
     from pyoci.cgroups.manager import manager_for_create
 
@@ -285,15 +282,16 @@ def _create(
             )
         console_fd = _connect_console(console_socket)
     elif terminal and console_peer >= 0:
-        console_fd = os.dup(console_peer)
+        console_fd = posix.dup(console_peer)
     elif terminal:
         raise SetupError(
             "cannot allocate tty if pyoci will detach without setting console socket"
         )
 
     listen_fds = 0
-    if os.environ.get("LISTEN_FDS", "").isdigit():
-        listen_fds = int(os.environ["LISTEN_FDS"])
+    listen_fds_env = lean_os.getenv("LISTEN_FDS") or ""
+    if listen_fds_env.isdigit():
+        listen_fds = int(listen_fds_env)
 
     plan = LaunchPlan(
         container_id=job.id,
@@ -313,16 +311,24 @@ def _create(
     if cdir.lock_fd >= 0:
         plan.close_in_child.append(cdir.lock_fd)
     parent_sock, child_sock = sync.SyncSocket.pair()
-    from pyoci.init.stage import stage1
-
-    pid = os.fork()
+    pid = posix.fork()
     if pid == 0:  # pragma: no cover - child
-        parent_sock.close()
+        # Stage 1 imports the init's modules (and the native layer) itself: the
+        # runtime process never needs them, and does not carry them (peak RSS).
+        # Nothing raised here may unwind into the runtime's code in this child.
+        try:
+            parent_sock.close()
+            from pyoci.init.stage import stage1
+        except BaseException as exc:
+            try:
+                child_sock.send(sync.ERROR, f"stage 1: {type(exc).__name__}: {exc}")
+            finally:
+                posix._exit(1)
         stage1(plan, child_sock)
     job.stage1_pid = pid
     child_sock.close()
     if console_fd >= 0:
-        os.close(console_fd)
+        posix.close(console_fd)
     try:
         # Stage 1 joins the cgroup now, and the init it forks inherits it.  The
         # first migration into a v1 cgroup waits ~5-20 ms for an RCU grace
@@ -379,8 +385,8 @@ def _drive_children(
                 cgroup_pending = False
         elif kind == sync.INIT_PID:
             job.init_pid = int(payload)
-            job.init_pidfd = os.pidfd_open(job.init_pid)
-            os.waitpid(job.stage1_pid, 0)
+            job.init_pidfd = posix.pidfd_open(job.init_pid)
+            posix.waitpid(job.stage1_pid, 0)
             job.stage1_pid = 0
             record["pid"] = job.init_pid
             record["pidStartTime"] = process_start_time(job.init_pid)
@@ -424,7 +430,7 @@ def _drive_children(
                 )
             finally:
                 if fd >= 0:
-                    os.close(fd)
+                    posix.close(fd)
             sock.send(sync.ACK)
         elif kind == sync.READY:
             return
@@ -433,7 +439,7 @@ def _drive_children(
         else:
             raise SetupError(f"sync: unexpected message {kind!r}")
         if fd >= 0 and kind != sync.SECCOMP_FD:
-            os.close(fd)
+            posix.close(fd)
 
 
 def _raise_child_error(sock: Any) -> None:
@@ -451,7 +457,7 @@ def _raise_child_error(sock: Any) -> None:
     except (OSError, sync.SyncError):
         return
     if fd >= 0:
-        os.close(fd)
+        posix.close(fd)
     if kind == sync.ERROR:
         raise SetupError(payload.decode(errors="replace"))
 
@@ -498,6 +504,7 @@ def run(
     """create + start; unless ``detach``, wait for the init and return its exit code."""
     from pyoci import native
     from pyoci.native import consts as c
+    from pyoci.process.apart import call_apart
     from pyoci.process.foreground import Forwarder, wait_exit, wait_reaped
 
     if not detach and subreaper:
@@ -508,7 +515,7 @@ def run(
         from pyoci.console_proxy import ConsoleProxy
 
         proxy = ConsoleProxy()
-    try:
+    def create_step() -> bytes:
         create(
             opts,
             container_id,
@@ -520,6 +527,13 @@ def run(
             preserve_fds=preserve_fds,
             console_fd=proxy.child_fd if proxy is not None else -1,
         )
+        return b""
+
+    try:
+        # The create runs in a child: this process, which waits as long as the
+        # container lives, never loads the validator, the cgroup resource
+        # mapping or the setup code.  The init is reparented to us (subreaper).
+        call_apart(create_step, f"run {container_id}: create")
     except BaseException:
         if proxy is not None:
             proxy.close()

@@ -6,8 +6,7 @@ pidfd to wait with a timeout.
 
 from __future__ import annotations
 
-import os
-import select
+import posix
 
 from pyoci.errors import HookError
 from pyoci.spec.names import HOOK_PHASES
@@ -30,57 +29,57 @@ def run_hook(hook: dict[str, Any], state_json: bytes, phase: str) -> None:
     # The hook's stdout and stderr are kept (as runc does) to explain a failure
     # in the one error line, not mixed into the runtime's own stderr.
     out = native.memfd_create("pyoci-hook-output", 1)  # MFD_CLOEXEC
-    rfd, wfd = os.pipe2(os.O_CLOEXEC)
+    rfd, wfd = posix.pipe2(posix.O_CLOEXEC)
     try:
-        pid = os.fork()
+        pid = posix.fork()
     except OSError as exc:
         for fd in (rfd, wfd, out):
-            os.close(fd)
+            posix.close(fd)
         raise HookError(f"{phase} hook {path}: fork: {exc.strerror}") from None
     if pid == 0:  # pragma: no cover - child
         try:
-            os.dup2(rfd, 0)
-            os.dup2(out, 1)
-            os.dup2(out, 2)
+            posix.dup2(rfd, 0)
+            posix.dup2(out, 1)
+            posix.dup2(out, 2)
             native.reset_signals()
             envd = {}
             for item in env:
                 key, _, value = item.partition("=")
                 envd[key] = value
-            os.execve(path, args, envd)
+            posix.execve(path, args, envd)
         except BaseException as exc:
             msg = exc.strerror if isinstance(exc, OSError) else str(exc)
-            os.write(2, f"exec: {msg}\n".encode())
+            posix.write(2, f"exec: {msg}\n".encode())
         finally:
-            os._exit(127)
-    os.close(rfd)
+            posix._exit(127)
+    posix.close(rfd)
     try:
         try:
             _write_all(wfd, state_json)
         except OSError:
             pass  # a hook may ignore its stdin
         finally:
-            os.close(wfd)
+            posix.close(wfd)
         status = _wait(pid, timeout)
         if status is None:
             raise HookError(f"{phase} hook {path} timed out after {timeout}s")
-        if os.WIFEXITED(status):
-            code = os.WEXITSTATUS(status)
+        if posix.WIFEXITED(status):
+            code = posix.WEXITSTATUS(status)
             if code:
                 raise HookError(f"{phase} hook {path} failed: exit status {code}{_said(out)}")
-        elif os.WIFSIGNALED(status):
+        elif posix.WIFSIGNALED(status):
             raise HookError(
-                f"{phase} hook {path} killed by signal {os.WTERMSIG(status)}{_said(out)}"
+                f"{phase} hook {path} killed by signal {posix.WTERMSIG(status)}{_said(out)}"
             )
     finally:
-        os.close(out)
+        posix.close(out)
 
 
 def _said(fd: int) -> str:
     """``: <the last line the hook wrote>`` (or nothing)."""
-    os.lseek(fd, 0, os.SEEK_SET)
+    posix.lseek(fd, 0, 0)
     data = b""
-    while chunk := os.read(fd, 1 << 16):
+    while chunk := posix.read(fd, 1 << 16):
         data = (data + chunk)[-4096:]
     lines = [ln.strip() for ln in data.decode(errors="replace").splitlines() if ln.strip()]
     return f": {lines[-1][:300]}" if lines else ""
@@ -89,24 +88,26 @@ def _said(fd: int) -> str:
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
-        n = os.write(fd, view)
+        n = posix.write(fd, view)
         view = view[n:]
 
 
 def _wait(pid: int, timeout: int | None) -> int | None:
     if not timeout:
-        return os.waitpid(pid, 0)[1]
-    pidfd = os.pidfd_open(pid)
+        return posix.waitpid(pid, 0)[1]
+    pidfd = posix.pidfd_open(pid)
     try:
+        import select
+
         poller = select.poll()
         poller.register(pidfd, select.POLLIN)
         if not poller.poll(int(timeout) * 1000):
-            os.kill(pid, 9)
-            os.waitpid(pid, 0)
+            posix.kill(pid, 9)
+            posix.waitpid(pid, 0)
             return None
-        return os.waitpid(pid, 0)[1]
+        return posix.waitpid(pid, 0)[1]
     finally:
-        os.close(pidfd)
+        posix.close(pidfd)
 
 
 def run_hooks(

@@ -71,6 +71,31 @@ def normpath(path: str) -> str:
     return "/" * initial + "/".join(parts) or "."
 
 
+def join(a: str, *p: str) -> str:
+    path = a
+    for b in p:
+        if b.startswith("/"):
+            path = b
+        elif not path or path.endswith("/"):
+            path += b
+        else:
+            path += "/" + b
+    return path
+
+
+def realpath_existing(path: str) -> str | None:
+    """``os.path.realpath(path)`` for a path that exists, as the kernel resolves it
+    (the link of an ``O_PATH`` descriptor in /proc); None when it does not exist."""
+    try:
+        fd = posix.open(path, posix.O_PATH | posix.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        return posix.readlink(f"/proc/self/fd/{fd}")
+    finally:
+        posix.close(fd)
+
+
 def abspath(path: str) -> str:
     if not path.startswith("/"):
         path = f"{posix.getcwd()}/{path}"
@@ -107,6 +132,13 @@ def walk_dirs(top: str) -> Iterator[str]:
     yield top
     for sub in subdirs:
         yield from walk_dirs(sub)
+
+
+def fsencode(path: str | bytes) -> bytes:
+    """``os.fsencode`` for ``str`` and ``bytes``."""
+    if isinstance(path, bytes):
+        return path
+    return path.encode(sys.getfilesystemencoding(), "surrogateescape")
 
 
 def getenv(name: str) -> str | None:

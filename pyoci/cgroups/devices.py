@@ -21,8 +21,6 @@ returns.  The design is runc's (opencontainers/cgroups ``devices``):
 
 from __future__ import annotations
 
-import struct
-
 from pyoci.errors import CgroupError
 
 TYPE_CHECKING = False
@@ -305,6 +303,8 @@ def bpf_instructions(rules: Iterable[Rule]) -> list[Insn]:
 
 def encode(insns: Iterable[Insn]) -> bytes:
     """struct bpf_insn, little-endian: code, dst:4 | src:4 << 4, s16 off, s32 imm."""
+    import struct
+
     pack = struct.Struct("<BBhi").pack
     return b"".join(pack(op, (src << 4) | dst, off, imm) for op, dst, src, off, imm in insns)
 

@@ -17,8 +17,7 @@ occupies: the no-internal-processes rule).
 
 from __future__ import annotations
 
-import posixpath
-
+from pyoci import lean_os
 from pyoci.errors import CgroupError
 from pyoci.mountinfo import unescape
 
@@ -88,7 +87,7 @@ def _v1_controller_names(proc_root: str) -> frozenset[str]:
 
 def detect(cgroup_root: str = "/sys/fs/cgroup", proc_root: str = "/proc") -> Layout:
     """Find the cgroup hierarchies mounted at or below ``cgroup_root``."""
-    cgroup_root = posixpath.normpath(cgroup_root)
+    cgroup_root = lean_os.normpath(cgroup_root)
     try:
         mountinfo = _read(f"{proc_root}/self/mountinfo")
     except OSError as err:
@@ -104,8 +103,8 @@ def detect(cgroup_root: str = "/sys/fs/cgroup", proc_root: str = "/proc") -> Lay
         if len(fields) < 5 or len(rfields) < 3:
             continue
         fstype = rfields[0]
-        point = posixpath.normpath(unescape(fields[4]))
-        if point != cgroup_root and posixpath.dirname(point) != cgroup_root:
+        point = lean_os.normpath(unescape(fields[4]))
+        if point != cgroup_root and lean_os.dirname(point) != cgroup_root:
             continue
         if fstype not in ("cgroup", "cgroup2"):
             by_point.pop(point, None)  # e.g. a tmpfs mounted over a hierarchy hides it
@@ -172,7 +171,7 @@ def clean_inner(path: str) -> str:
     """
     if "\0" in path:
         raise CgroupError("linux.cgroupsPath must not contain NUL")
-    cleaned = posixpath.normpath("/" + path)  # ".." stops at "/"
+    cleaned = lean_os.normpath("/" + path)  # ".." stops at "/"
     if cleaned.startswith("//"):
         cleaned = cleaned[1:]
     return cleaned if path.startswith("/") else cleaned.lstrip("/")
@@ -181,7 +180,7 @@ def clean_inner(path: str) -> str:
 def hierarchy_dir(hier: Hierarchy, inner: str, own: dict[str, str] | None) -> str:
     """The container's directory in ``hier`` for a cleaned ``inner`` path."""
     if inner.startswith("/"):
-        return posixpath.normpath(posixpath.join(hier.mountpoint, inner.lstrip("/")))
+        return lean_os.normpath(lean_os.join(hier.mountpoint, inner.lstrip("/")))
     if own is None:
         raise CgroupError("a relative cgroupsPath needs /proc/self/cgroup")
     mine = own.get(hier.key())
@@ -195,6 +194,6 @@ def hierarchy_dir(hier: Hierarchy, inner: str, own: dict[str, str] | None) -> st
     if root and (mine == root or mine.startswith(root + "/")):
         mine = mine[len(root) :] or "/"
     if hier.version == 2:
-        mine = posixpath.dirname(mine)
-    base = posixpath.normpath(posixpath.join(hier.mountpoint, mine.lstrip("/")))
-    return posixpath.normpath(posixpath.join(base, inner)) if inner else base
+        mine = lean_os.dirname(mine)
+    base = lean_os.normpath(lean_os.join(hier.mountpoint, mine.lstrip("/")))
+    return lean_os.normpath(lean_os.join(base, inner)) if inner else base

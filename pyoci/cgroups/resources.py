@@ -27,8 +27,6 @@ current values, which a pure function cannot know.
 
 from __future__ import annotations
 
-import math
-
 from pyoci.errors import CgroupError
 
 TYPE_CHECKING = False
@@ -100,6 +98,8 @@ def shares_to_weight(shares: int) -> int:
         return 1
     if shares >= 262144:
         return 10000
+    import math
+
     lg = math.log2(shares)
     exponent = (lg * lg + 125 * lg) / 612.0 - 7.0 / 34.0
     return math.ceil(math.pow(10, exponent))
@@ -112,6 +112,8 @@ def weight_to_shares(weight: int) -> int:
         return 0
     if weight >= 10000:
         return 262144
+    import math
+
     # Solve (l^2 + 125 l) / 612 - 7/34 = log10(weight) for l = log2(shares).
     c = (math.log10(weight) + 7.0 / 34.0) * 612.0
     lg = (-125.0 + math.sqrt(125.0 * 125.0 + 4.0 * c)) / 2.0

@@ -12,6 +12,7 @@ import errno
 import os
 
 from pyoci import native
+from pyoci.capabilities import CapabilityPlan
 from pyoci.errors import SetupError
 from pyoci.init import lsm, procfs, security
 
@@ -104,7 +105,7 @@ class ProcessSetup:
         self.personality = personality
         self.warn = warn
         self.seccomp = seccomp
-        self._caps: security.CapabilityPlan | None = None
+        self._caps: CapabilityPlan | None = None
         self._held = 0
         self.path = ""
         self.env: dict[str, str] = {}
@@ -120,7 +121,7 @@ class ProcessSetup:
         if self.personality:
             self._apply_personality(self.personality)
         self._apply_lsm(proc)
-        plan = security.CapabilityPlan(proc.get("capabilities"))
+        plan = CapabilityPlan(proc.get("capabilities"))
         _eff, permitted, _inh = native.capget()
         plan.restrict_to(permitted)
         for w in plan.warnings:

@@ -1,6 +1,7 @@
 """Process security: rlimits, capabilities, user switch, no_new_privs, keyring.
 
-Pure helpers (``caps_to_mask``, ``parse_rlimits``) are unit-tested without root.
+Pure helpers (``parse_rlimits``; the capability plan in ``pyoci.capabilities``) are
+unit-tested without root.
 """
 
 from __future__ import annotations
@@ -9,38 +10,17 @@ import os
 import resource
 
 from pyoci import native
+from pyoci.capabilities import CapabilityPlan, last_cap
 from pyoci.errors import ConfigError, SetupError
 from pyoci.native import consts as c
 from pyoci.process import running_in_user_namespace
-from pyoci.spec.names import CAPABILITIES, RLIMITS
+from pyoci.spec.names import RLIMITS
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-CAP_NAMES = {v: k for k, v in CAPABILITIES.items()}
-
 RLIM_INFINITY = (1 << 64) - 1
-
-
-def last_cap() -> int:
-    try:
-        with open("/proc/sys/kernel/cap_last_cap", "rb") as f:
-            return int(f.read())
-    except OSError:
-        return max(CAPABILITIES.values())
-
-
-def caps_to_mask(names: list[str] | None, warnings: list[str], last: int) -> int:
-    """Names → bit mask; unknown or unsupported names become warnings (config.md)."""
-    mask = 0
-    for name in names or []:
-        num = CAPABILITIES.get(name)
-        if num is None or num > last:
-            warnings.append(f"capability {name} is not supported by this kernel: ignored")
-            continue
-        mask |= 1 << num
-    return mask
 
 
 def parse_rlimits(rlimits: list[dict[str, Any]] | None) -> list[tuple[int, int, int]]:
@@ -151,34 +131,6 @@ def set_oom_score_adj(value: int) -> None:
         raise SetupError(f"set oom_score_adj to {value}: {exc.strerror}") from None
     finally:
         proc.close()
-
-
-class CapabilityPlan:
-    """The five capability sets as masks, computed before the user switch."""
-
-    __slots__ = ("ambient", "bounding", "effective", "inheritable", "permitted", "warnings")
-
-    def __init__(self, caps: dict[str, list[str]] | None) -> None:
-        self.warnings: list[str] = []
-        last = last_cap()
-        caps = caps or {}
-        self.bounding = caps_to_mask(caps.get("bounding"), self.warnings, last)
-        self.effective = caps_to_mask(caps.get("effective"), self.warnings, last)
-        self.permitted = caps_to_mask(caps.get("permitted"), self.warnings, last)
-        self.inheritable = caps_to_mask(caps.get("inheritable"), self.warnings, last)
-        self.ambient = caps_to_mask(caps.get("ambient"), self.warnings, last)
-
-    def restrict_to(self, available: int) -> None:
-        """Drop what the runtime itself does not hold (warn, don't fail: config.md)."""
-        for attr in ("bounding", "effective", "permitted", "inheritable", "ambient"):
-            want = getattr(self, attr)
-            missing = want & ~available
-            if missing:
-                names = ", ".join(
-                    CAP_NAMES.get(i, str(i)) for i in range(64) if missing & (1 << i)
-                )
-                self.warnings.append(f"{attr} capabilities not available, ignored: {names}")
-                setattr(self, attr, want & available)
 
 
 def drop_bounding(plan: CapabilityPlan) -> None:

@@ -6,8 +6,9 @@ module ``pyoci.native._lib`` is compiled at install time by ``_build.py``.
 
 from __future__ import annotations
 
-import os
+import posix
 
+from pyoci import lean_os
 from pyoci.native._lib import ffi, lib
 
 __all__ = [
@@ -53,12 +54,12 @@ __all__ = [
 def _fail(path: str | None = None) -> OSError:
     err = ffi.errno
     if path is None:
-        return OSError(err, os.strerror(err))
-    return OSError(err, os.strerror(err), path)
+        return OSError(err, posix.strerror(err))
+    return OSError(err, posix.strerror(err), path)
 
 
 def _c(s: str | None) -> bytes | None:
-    return None if s is None else os.fsencode(s)
+    return None if s is None else lean_os.fsencode(s)
 
 
 def unshare(flags: int) -> None:
@@ -83,7 +84,7 @@ def mount(
     dat = _c(data)
     if lib.mount(
         src if src is not None else ffi.NULL,
-        os.fsencode(target),
+        lean_os.fsencode(target),
         fst if fst is not None else ffi.NULL,
         flags,
         dat if dat is not None else ffi.NULL,
@@ -92,17 +93,17 @@ def mount(
 
 
 def umount2(target: str, flags: int = 0) -> None:
-    if lib.umount2(os.fsencode(target), flags) < 0:
+    if lib.umount2(lean_os.fsencode(target), flags) < 0:
         raise _fail(target)
 
 
 def pivot_root(new_root: str, put_old: str) -> None:
-    if lib.pyoci_pivot_root(os.fsencode(new_root), os.fsencode(put_old)) < 0:
+    if lib.pyoci_pivot_root(lean_os.fsencode(new_root), lean_os.fsencode(put_old)) < 0:
         raise _fail(new_root)
 
 
 def chroot(path: str) -> None:
-    if lib.chroot(os.fsencode(path)) < 0:
+    if lib.chroot(lean_os.fsencode(path)) < 0:
         raise _fail(path)
 
 
@@ -162,7 +163,7 @@ def capset(effective: int, permitted: int, inheritable: int) -> None:
 
 
 def openat2(dirfd: int, path: str, flags: int, mode: int = 0, resolve: int = 0) -> int:
-    fd = lib.pyoci_openat2(dirfd, os.fsencode(path), flags | os.O_CLOEXEC, mode, resolve)
+    fd = lib.pyoci_openat2(dirfd, lean_os.fsencode(path), flags | posix.O_CLOEXEC, mode, resolve)
     if fd < 0:
         raise _fail(path)
     return fd
@@ -174,7 +175,7 @@ def close_range(first: int, last: int = 0xFFFFFFFF, flags: int = 0) -> None:
 
 
 def open_tree(dirfd: int, path: str, flags: int) -> int:
-    fd = lib.pyoci_open_tree(dirfd, os.fsencode(path), flags)
+    fd = lib.pyoci_open_tree(dirfd, lean_os.fsencode(path), flags)
     if fd < 0:
         raise _fail(path)
     return fd
@@ -183,7 +184,7 @@ def open_tree(dirfd: int, path: str, flags: int) -> int:
 def move_mount(from_dirfd: int, from_path: str, to_dirfd: int, to_path: str, flags: int) -> None:
     if (
         lib.pyoci_move_mount(
-            from_dirfd, os.fsencode(from_path), to_dirfd, os.fsencode(to_path), flags
+            from_dirfd, lean_os.fsencode(from_path), to_dirfd, lean_os.fsencode(to_path), flags
         )
         < 0
     ):
@@ -202,7 +203,7 @@ def mount_setattr(
     """``userns_fd``: the user namespace whose maps MOUNT_ATTR_IDMAP applies."""
     if (
         lib.pyoci_mount_setattr(
-            dirfd, os.fsencode(path), flags, attr_set, attr_clr, propagation, userns_fd
+            dirfd, lean_os.fsencode(path), flags, attr_set, attr_clr, propagation, userns_fd
         )
         < 0
     ):
@@ -269,14 +270,14 @@ def inotify_init1(flags: int) -> int:
 
 def inotify_add_watch(fd: int, path: str, mask: int) -> int:
     """Watch ``path`` for the events in ``mask`` (IN_MODIFY…); returns the watch descriptor."""
-    wd = lib.inotify_add_watch(fd, os.fsencode(path), mask)
+    wd = lib.inotify_add_watch(fd, lean_os.fsencode(path), mask)
     if wd < 0:
         raise _fail(path)
     return wd
 
 
 def mknodat(dirfd: int, path: str, mode: int, dev: int) -> None:
-    if lib.mknodat(dirfd, os.fsencode(path), mode, dev) < 0:
+    if lib.mknodat(dirfd, lean_os.fsencode(path), mode, dev) < 0:
         raise _fail(path)
 
 

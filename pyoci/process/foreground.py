@@ -3,7 +3,7 @@ the caller's signals go to it, its exit status becomes pyoci's."""
 
 from __future__ import annotations
 
-import os
+import posix
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ class Forwarder:
             self.pending.append(signum)
             return
         try:
-            os.kill(self.pid, signum)
+            posix.kill(self.pid, signum)
         except ProcessLookupError:
             pass
 
@@ -42,9 +42,9 @@ class Forwarder:
 
 def exit_code(status: int) -> int:
     """A wait status as a shell sees it: the exit code, or 128 + the signal."""
-    if os.WIFEXITED(status):
-        return os.WEXITSTATUS(status)
-    return 128 + os.WTERMSIG(status)
+    if posix.WIFEXITED(status):
+        return posix.WEXITSTATUS(status)
+    return 128 + posix.WTERMSIG(status)
 
 
 def wait_reaped(pid: int, proxy: Any = None) -> int | None:
@@ -58,7 +58,7 @@ def wait_reaped(pid: int, proxy: Any = None) -> int | None:
             proxy.close()
     while True:
         try:
-            got, status = os.waitpid(-1, 0)
+            got, status = posix.waitpid(-1, 0)
         except InterruptedError:
             continue
         except ChildProcessError:
@@ -71,11 +71,11 @@ def wait_exit(pid: int) -> None:
     """Wait for a process that is not our child (no subreaper): no status."""
     import select
 
-    pidfd = os.pidfd_open(pid)
+    pidfd = posix.pidfd_open(pid)
     try:
         poller = select.poll()
         poller.register(pidfd, select.POLLIN)
         while not poller.poll(1000):
             pass
     finally:
-        os.close(pidfd)
+        posix.close(pidfd)

@@ -39,7 +39,7 @@ A child that hits an error sends E and exits 1; P sees either E or EOF.
 from __future__ import annotations
 
 import _socket
-import os
+import posix
 
 from pyoci.fdpass import pack_fds, unpack_fds
 
@@ -122,7 +122,7 @@ class SyncSocket:
                 if fds:
                     fd = fds[0]
                     for extra in fds[1:]:
-                        os.close(extra)
+                        posix.close(extra)
         if not data:
             raise SyncError("the container process exited during setup")
         return data[:1], data[1:], fd
@@ -131,7 +131,7 @@ class SyncSocket:
         """Receive one message of ``kind``; an ERROR message raises SyncError with its text."""
         got, payload, fd = self.recv()
         if fd >= 0:
-            os.close(fd)
+            posix.close(fd)
         if got == ERROR:
             raise SyncError(payload.decode(errors="replace"))
         if got != kind:

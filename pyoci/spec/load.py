@@ -7,9 +7,7 @@ rest of ``create``.  Every field is read where it is used.
 
 from __future__ import annotations
 
-import os
-
-from pyoci import jsonio
+from pyoci import jsonio, lean_os
 from pyoci.errors import ConfigError
 
 TYPE_CHECKING = False
@@ -18,7 +16,7 @@ if TYPE_CHECKING:
 
 
 def read_config(bundle: str, name: str = "config.json") -> dict[str, Any]:
-    path = os.path.join(bundle, name)
+    path = lean_os.join(bundle, name)
     try:
         with open(path, "rb") as f:
             raw = f.read()
@@ -36,13 +34,28 @@ def read_config(bundle: str, name: str = "config.json") -> dict[str, Any]:
 
 
 def validate(doc: dict[str, Any], bundle: str, name: str = "config.json") -> None:
-    from pyoci.spec.semantic import check_config
-
-    problems = schema_problems(doc, name)
-    if not problems:
-        problems = check_config(doc, bundle, name)
+    problems = _problems_apart(doc, bundle, name)
     if problems:
         raise ConfigError(problems)
+
+
+def problems_of(doc: dict[str, Any], bundle: str, name: str = "config.json") -> list[str]:
+    """Schema, then semantic checks: one line a problem, none when valid."""
+    from pyoci.spec.semantic import check_config
+
+    return schema_problems(doc, name) or check_config(doc, bundle, name)
+
+
+def _problems_apart(doc: dict[str, Any], bundle: str, name: str) -> list[str]:
+    """``problems_of`` in a child process: the schema and semantic checkers are
+    about a sixth of the runtime process's memory, and it needs them only here."""
+    from pyoci.process.apart import call_apart
+
+    def step() -> bytes:
+        return "\0".join(problems_of(doc, bundle, name)).encode(errors="replace")
+
+    text = call_apart(step, f"{name}: validation").decode(errors="replace")
+    return text.split("\0") if text else []
 
 
 def schema_problems(doc: object, name: str = "config.json") -> list[str]:
@@ -78,14 +91,14 @@ def schema_problems(doc: object, name: str = "config.json") -> list[str]:
 
 def load_bundle(bundle: str) -> tuple[dict[str, Any], str, str]:
     """Return (config, absolute bundle path, absolute rootfs path)."""
-    bundle_abs = os.path.abspath(bundle)
-    if not os.path.isdir(bundle_abs):
+    bundle_abs = lean_os.abspath(bundle)
+    if not lean_os.isdir(bundle_abs):
         raise ConfigError(f"bundle {bundle}: not a directory")
     config = read_config(bundle_abs)
     validate(config, bundle_abs)
     root = (config.get("root") or {}).get("path", "")
-    rootfs = root if root.startswith("/") else os.path.join(bundle_abs, root)
-    rootfs = os.path.realpath(rootfs)
-    if not os.path.isdir(rootfs):
+    rootfs = root if root.startswith("/") else lean_os.join(bundle_abs, root)
+    real = lean_os.realpath_existing(rootfs)
+    if real is None or not lean_os.isdir(real):
         raise ConfigError(f"config.json: root.path: {root}: rootfs is not a directory")
-    return config, bundle_abs, rootfs
+    return config, bundle_abs, real

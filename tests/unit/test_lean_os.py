@@ -89,3 +89,26 @@ def test_walk_dirs_visits_what_os_walk_visits(tmp_path: Path) -> None:
     assert list(lean_os.walk_dirs(str(tmp_path))) == [r for r, _, _ in os.walk(tmp_path)]
     assert list(lean_os.walk_dirs(str(tmp_path / "missing"))) == []
     assert list(lean_os.walk_dirs(str(tmp_path / "a" / "f"))) == []
+
+
+@given(prefixed, st.lists(prefixed, max_size=3))
+def test_join_is_posixpaths(first: str, rest: list[str]) -> None:
+    assert lean_os.join(first, *rest) == posixpath.join(first, *rest)
+
+
+def test_realpath_existing_is_realpath_for_what_exists(tmp_path: Path) -> None:
+    (tmp_path / "d" / "e").mkdir(parents=True)
+    (tmp_path / "f").write_text("x")
+    (tmp_path / "to-d").symlink_to("d")
+    (tmp_path / "d" / "up").symlink_to("..")
+    (tmp_path / "dangling").symlink_to("nowhere")
+    for rel in ("d", "d/e", "f", "to-d", "to-d/e", "d/up/to-d", "d/../f", "./d//e/"):
+        path = f"{tmp_path}/{rel}"
+        assert lean_os.realpath_existing(path) == os.path.realpath(path), rel
+    assert lean_os.realpath_existing(f"{tmp_path}/dangling") is None
+    assert lean_os.realpath_existing(f"{tmp_path}/missing/x") is None
+
+
+def test_fsencode_is_os_fsencode() -> None:
+    for value in ("plain", "ünï", "bad\udcff", b"raw\xff"):
+        assert lean_os.fsencode(value) == os.fsencode(value)

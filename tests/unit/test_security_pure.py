@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from pyoci import native
+from pyoci.capabilities import CapabilityPlan, caps_to_mask, permitted_of_self
 from pyoci.errors import ConfigError, SetupError
 from pyoci.init import security
 from pyoci.init.process import env_list_to_dict, home_for, lookup_executable
-from pyoci.init.security import CapabilityPlan, caps_to_mask, parse_rlimits
+from pyoci.init.security import parse_rlimits
 from pyoci.process.idmap import format_map, is_own_single_mapping
 from pyoci.spec.names import CAPABILITIES, RLIMITS
 from pyoci.state import model
@@ -251,3 +253,13 @@ def test_parse_memory_policy() -> None:
         security.parse_memory_policy({"mode": "MPOL_NOPE"})
     with pytest.raises(ConfigError, match="unknown flag"):
         security.parse_memory_policy({"mode": "MPOL_BIND", "nodes": "0", "flags": ["X"]})
+
+
+def test_permitted_of_self_is_what_capget_says(tmp_path: Path) -> None:
+    assert permitted_of_self() == native.capget()[1]
+    status = tmp_path / "status"
+    status.write_text("Name:\tx\nCapInh:\t0000000000000000\nCapPrm:\t000001ffffffffff\n")
+    assert permitted_of_self(str(status)) == (1 << 41) - 1
+    status.write_text("Name:\tx\n")
+    with pytest.raises(OSError):
+        permitted_of_self(str(status))
