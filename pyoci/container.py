@@ -406,13 +406,14 @@ def _drive_children(
                 # from forking the init, nor device rules the init's mknod.
                 for w in job.cgroup.apply(linux.get("resources") or {}):
                     log.warning(w)
-            from pyoci import hooks
-
             # From here a failure (a prestart, createRuntime or createContainer
             # hook, or what follows) stops the container and goes on at delete:
             # the rollback runs the poststop hooks (runtime.md lifecycle 3-5 → 12-13).
             job.hooks_started = True
-            if hooks.has_hooks(config, "prestart", "createRuntime"):
+            wanted = config.get("hooks") or {}
+            if wanted.get("prestart") or wanted.get("createRuntime"):
+                from pyoci import hooks  # as lifecycle: loaded only for hooks to run
+
                 state_json = _hook_state(record, model.CREATING)
                 hooks.run_hooks(config, "prestart", state_json)
                 hooks.run_hooks(config, "createRuntime", state_json)
@@ -504,7 +505,6 @@ def run(
     """create + start; unless ``detach``, wait for the init and return its exit code."""
     from pyoci import native
     from pyoci.native import consts as c
-    from pyoci.process.apart import call_apart
     from pyoci.process.foreground import Forwarder, wait_exit, wait_reaped
 
     if not detach and subreaper:
@@ -515,7 +515,7 @@ def run(
         from pyoci.console_proxy import ConsoleProxy
 
         proxy = ConsoleProxy()
-    def create_step() -> bytes:
+    try:
         create(
             opts,
             container_id,
@@ -527,13 +527,6 @@ def run(
             preserve_fds=preserve_fds,
             console_fd=proxy.child_fd if proxy is not None else -1,
         )
-        return b""
-
-    try:
-        # The create runs in a child: this process, which waits as long as the
-        # container lives, never loads the validator, the cgroup resource
-        # mapping or the setup code.  The init is reparented to us (subreaper).
-        call_apart(create_step, f"run {container_id}: create")
     except BaseException:
         if proxy is not None:
             proxy.close()

@@ -34,7 +34,7 @@ def read_config(bundle: str, name: str = "config.json") -> dict[str, Any]:
 
 
 def validate(doc: dict[str, Any], bundle: str, name: str = "config.json") -> None:
-    problems = _problems_apart(doc, bundle, name)
+    problems = problems_of(doc, bundle, name)
     if problems:
         raise ConfigError(problems)
 
@@ -44,18 +44,6 @@ def problems_of(doc: dict[str, Any], bundle: str, name: str = "config.json") -> 
     from pyoci.spec.semantic import check_config
 
     return schema_problems(doc, name) or check_config(doc, bundle, name)
-
-
-def _problems_apart(doc: dict[str, Any], bundle: str, name: str) -> list[str]:
-    """``problems_of`` in a child process: the schema and semantic checkers are
-    about a sixth of the runtime process's memory, and it needs them only here."""
-    from pyoci.process.apart import call_apart
-
-    def step() -> bytes:
-        return "\0".join(problems_of(doc, bundle, name)).encode(errors="replace")
-
-    text = call_apart(step, f"{name}: validation").decode(errors="replace")
-    return text.split("\0") if text else []
 
 
 def schema_problems(doc: object, name: str = "config.json") -> list[str]:

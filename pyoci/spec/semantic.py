@@ -17,10 +17,10 @@ accepts.
 
 from __future__ import annotations
 
-import os
-
+from pyoci import lean_os
+from pyoci.spec.docpath import format_path
 from pyoci.spec.names import CAPABILITIES, HOOK_PHASES, RLIMITS
-from pyoci.spec.validate import format_path, semver_key
+from pyoci.spec.semver import semver_key
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -232,13 +232,13 @@ def _check_root(report: _Report, doc: Mapping[str, Any], bundle: str) -> None:
     if not path:
         report.add(("root", "path"), "must not be empty")
         return
-    if not os.path.isabs(path):
-        normal = os.path.normpath(path)
+    if not path.startswith("/"):
+        normal = lean_os.normpath(path)
         if normal == ".." or normal.startswith("../"):
             report.add(("root", "path"), f"{_q(path)} escapes the bundle directory")
             return
-        path = os.path.join(bundle, path)
-    if not os.path.isdir(path):
+        path = lean_os.join(bundle, path)
+    if not lean_os.isdir(path):
         report.add(("root", "path"), f"directory {_q(path)} does not exist")
 
 
@@ -408,7 +408,7 @@ def _check_devices(report: _Report, devices: object) -> None:
         if not path.startswith("/"):
             report.add(("linux", "devices", i, "path"), _not_absolute(path))
         kind = (device.get("type"), device.get("major"), device.get("minor"))
-        normal = os.path.normpath(path)
+        normal = lean_os.normpath(path)
         if normal in by_path and by_path[normal][1] != kind:
             report.add(
                 ("linux", "devices", i, "path"),

@@ -15,9 +15,9 @@ the validators are built once per process.
 
 from __future__ import annotations
 
-import os
-
-from pyoci import jsonio
+from pyoci import jsonio, lean_os
+from pyoci.spec.docpath import format_path
+from pyoci.spec.semver import semver_key
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -50,11 +50,11 @@ def schema_dir() -> str:
     """The directory holding our schema files: installed copy first, then the source tree."""
     import pyoci
 
-    package = os.path.dirname(os.path.abspath(pyoci.__file__))
-    installed = os.path.join(package, "schema")
-    if os.path.isfile(os.path.join(installed, CONFIG_SCHEMA)):
+    package = lean_os.dirname(lean_os.abspath(pyoci.__file__))
+    installed = lean_os.join(package, "schema")
+    if lean_os.isfile(lean_os.join(installed, CONFIG_SCHEMA)):
         return installed
-    return os.path.join(os.path.dirname(package), "schema")
+    return lean_os.join(lean_os.dirname(package), "schema")
 
 
 def validate_config(doc: object, source: str = "config.json") -> list[str]:
@@ -86,7 +86,7 @@ def validate_features(doc: object, source: str = "features.json") -> list[str]:
 def _load_schemas(directory: str) -> dict[str, Any]:
     schemas: dict[str, Any] = {}
     for name in SCHEMA_FILES:
-        with open(os.path.join(directory, name), "rb") as f:
+        with open(lean_os.join(directory, name), "rb") as f:
             schemas[name] = jsonio.loads(f.read())
     return schemas
 
@@ -257,22 +257,6 @@ def _describe(error: ValidationError) -> str:
     return f"{error.message} ({rule})"
 
 
-def format_path(path: Iterable[str | int]) -> str:
-    """``["mounts", 2, "destination"]`` -> ``mounts[2].destination``.
-
-    Keys that are not plain names (``net.ipv4.ip_forward``) are bracketed and quoted.
-    """
-    out = ""
-    for part in path:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif part and part.isascii() and all(c.isalnum() or c in "_-" for c in part):
-            out += f".{part}" if out else part
-        else:
-            out += "[" + jsonio.dumps(part) + "]"
-    return out
-
-
 def _step(doc: object, part: str | int) -> tuple[int, object] | None:
     """The index of *part* in *doc* (document order) and the value there."""
     if isinstance(doc, dict) and part in doc:
@@ -327,26 +311,3 @@ def _render(value: object) -> str:
     if isinstance(value, dict):
         return "{" + ", ".join(f"{_render(k)}: {_render(v)}" for k, v in value.items()) + "}"
     return repr(value)
-
-
-# --- versions ---------------------------------------------------------------
-
-
-def semver_key(version: object) -> tuple[Any, ...]:
-    """A sort key with SemVer 2.0.0 precedence (build metadata ignored).
-
-    ``version`` is assumed to match the schema's semver pattern; anything else
-    sorts first.
-    """
-    if not isinstance(version, str):
-        return ((-1, -1, -1), (0,), ())
-    core, _, pre = version.split("+", 1)[0].partition("-")
-    try:
-        major, minor, patch = (int(p) for p in core.split("."))
-    except ValueError:
-        return ((-1, -1, -1), (0,), ())
-    if not pre:
-        # A release has higher precedence than any of its pre-releases.
-        return ((major, minor, patch), (1,), ())
-    ids = tuple((0, int(p)) if p.isdigit() else (1, p) for p in pre.split("."))
-    return ((major, minor, patch), (0,), ids)

@@ -22,10 +22,10 @@ from typing import Any
 import pytest
 
 from pyoci.spec import validate
+from pyoci.spec.docpath import format_path
+from pyoci.spec.semver import semver_key
 from pyoci.spec.validate import (
-    format_path,
     schema_dir,
-    semver_key,
     validate_config,
     validate_features,
     validate_state,
