@@ -77,7 +77,7 @@ def run_hook(hook: dict[str, Any], state_json: bytes, phase: str) -> None:
 
 def _said(fd: int) -> str:
     """``: <the last line the hook wrote>`` (or nothing)."""
-    posix.lseek(fd, 0, 0)
+    posix.lseek(fd, 0, 0)  # SEEK_SET
     data = b""
     while chunk := posix.read(fd, 1 << 16):
         data = (data + chunk)[-4096:]
