@@ -21,7 +21,7 @@ import pytest
 
 from pyoci.dbus import DBusError
 from pyoci.dbus import systemd1 as sd
-from pyoci.dbus.systemd1 import Systemd
+from pyoci.dbus.systemd1 import JobFailed, Systemd
 
 pytestmark = pytest.mark.skipif(
     not os.path.isdir("/run/systemd/system"),
@@ -151,6 +151,27 @@ def test_reset_failed_unit(sysd: Systemd, scopes: Scopes) -> None:
         time.sleep(0.2)
     sysd.reset_failed_unit(unit)
     assert sysd.unit_state(unit) is None
+
+
+def test_job_failed(sysd: Systemd, scopes: Scopes) -> None:
+    """A scope whose start job fails (a required unit fails): JobFailed naming the unit
+    and the result, and the pid is not in the scope."""
+    service = f"pyoci-dbustest-fail-{uuid.uuid4().hex[:8]}.service"
+    unit_file = Path("/run/systemd/system") / service
+    unit_file.write_text("[Unit]\nDefaultDependencies=no\n"
+                         "[Service]\nType=oneshot\nExecStart=/bin/false\n")
+    try:
+        unit = scopes.name()
+        pid = scopes.sleeper()
+        with pytest.raises(JobFailed) as info:
+            sysd.start_transient_unit(unit, [*base_props(pid), ("Requires", "as", [service]),
+                                             ("After", "as", [service])])
+        assert (info.value.unit, info.value.result) == (unit, "dependency")
+        assert str(info.value) == f"error creating systemd unit {unit}: job result 'dependency'"
+        assert unit not in Path(f"/proc/{pid}/cgroup").read_text()
+    finally:
+        unit_file.unlink()
+        sysd.reset_failed_unit(service)
 
 
 def test_private_socket(scopes: Scopes, monkeypatch: pytest.MonkeyPatch) -> None:
