@@ -1,25 +1,24 @@
 """A small blocking D-Bus client of our own, for the systemd cgroup driver.
 
-Why our own (measured on this machine, Python 3.11, ``python3 -X importtime -I -S -c
-'import X'``, cumulative microseconds of the module, cached .pyc, best of 5):
+Why our own.  Measured here (Python 3.11, Debian 12, 2 shared cores; jeepney 0.9.0 from PyPI
+in a scratch venv), importing with ``-I -S`` as the CLI does:
 
-========================================  =========  ==========================================
-client                                    import     fit
-========================================  =========  ==========================================
-``pyoci.dbus.systemd1`` (this package:    ~1.1 ms    blocking, no threads; EXTERNAL auth with
-``_socket`` + ``_struct`` + ``posix``)               any uid (userns: the mapped uid, then the
-                                                     empty identity); no Hello on
-                                                     /run/systemd/private
-jeepney 0.9.0 ``jeepney.io.blocking``     ~22 ms     always sends Hello (breaks the private
-                                                     socket), auth with ``os.geteuid()`` only,
-                                                     imports os/socket/enum/selectors/logging
-dbus-next 0.2.3 / dbus-fast 5.x           ~90 ms     asyncio (fact sheet §5)
-========================================  =========  ==========================================
+- this package (``import pyoci.dbus.systemd1``; ``_socket``, ``_struct``, ``posix``, ``time``):
+  +4.3 M instructions over ``pyoci.errors``, which the CLI has loaded anyway (+6.6 M counting
+  the ``pyoci`` package too), callgrind's Ir, which does not depend on the load;
+  ``-X importtime`` 2.8 ms cumulative (1.8 ms over ``pyoci.errors``), best of 25 on a busy
+  host (load ~9).  Blocking, no threads; EXTERNAL with any uid (in a user namespace the mapped
+  uid, then the empty identity); no Hello on /run/systemd/private.
+- jeepney 0.9.0 (``import jeepney.io.blocking``): +82 M instructions (19 times ours), 61 ms in
+  the same runs (26 ms on a quiet host, fact sheet §5).  It imports os, socket, enum,
+  selectors and logging; its connection always sends Hello (which breaks the private socket)
+  and authenticates with ``os.geteuid()`` only (wrong inside a user namespace).
+- dbus-next / dbus-fast: ~90 ms (fact sheet §5), asyncio.
 
-``pyoci create --systemd-cgroup`` pays this on every container, so the 20 ms of jeepney would
-be a large share of a create; the wire format the driver needs (a dozen calls, one signal)
-is a few hundred lines.  The numbers are re-measured by ``tests/unit/test_dbus_wire.py``
-(the import set: no ``os``, ``socket``, ``enum``, ``struct``, ``threading``).
+``os`` alone costs a short command 4.4 M instructions (pyoci.lean_os); jeepney would cost
+``create --systemd-cgroup`` nearly 20 times that, on every container.  The driver needs a
+dozen calls and one signal: a few hundred lines.  tests/unit/test_dbus_wire.py holds the
+import set (no ``os``, ``socket``, ``enum``, ``struct``, ``threading``, ``logging``...).
 
 Layout: :mod:`pyoci.dbus.wire` (marshalling, messages), :mod:`pyoci.dbus.connection`
 (addresses, SASL, calls, signals, timeouts), :mod:`pyoci.dbus.systemd1` (the Manager calls).
