@@ -128,6 +128,23 @@ def auth_uid() -> int | None:
     return None
 
 
+def _connect(sock: _socket.socket, target: str, deadline: float) -> None:
+    """connect(), retried while the listener's backlog is full (EAGAIN on a unix socket
+    with a timeout; go-systemd retries the same way, 100 ms doubling), until ``deadline``."""
+    delay = 0.01
+    while True:
+        sock.settimeout(max(deadline - time.monotonic(), 0.001))
+        try:
+            sock.connect(target)
+            return
+        except BlockingIOError:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("timed out (listen backlog full)") from None
+            time.sleep(min(delay, remaining))
+            delay = min(delay * 2, 0.5)
+
+
 class Connection:
     """One authenticated connection (to a bus when ``unique_name`` is set, else to a peer)."""
 
@@ -167,8 +184,7 @@ class Connection:
             sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
             conn = cls(sock, desc)
             try:
-                sock.settimeout(max(deadline - time.monotonic(), 0.001))
-                sock.connect(target)
+                _connect(sock, target, deadline)
                 conn._authenticate(deadline)
                 if keys.get("guid") and keys["guid"] != conn.guid:
                     raise DBusError(f"server guid {conn.guid} is not the address's {keys['guid']}")

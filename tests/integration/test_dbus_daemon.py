@@ -198,6 +198,35 @@ def test_silent_server_times_out(tmpdir: Path) -> None:
         srv.close()
 
 
+def test_full_backlog_is_retried_until_the_deadline(tmpdir: Path) -> None:
+    """EAGAIN from connect() (the bus's listen backlog is full) is retried, bounded."""
+    import socket
+
+    path = str(tmpdir / "busy")
+    srv = socket.socket(socket.AF_UNIX)
+    srv.bind(path)
+    srv.listen(0)
+    fillers = []
+    try:
+        while True:
+            c = socket.socket(socket.AF_UNIX)
+            c.setblocking(False)
+            fillers.append(c)
+            try:
+                c.connect(path)
+            except BlockingIOError:
+                break
+            assert len(fillers) < 100
+        t0 = time.monotonic()
+        with pytest.raises(BusUnavailable, match="timed out"):
+            Connection.open("unix:path=" + path, timeout=0.5)
+        assert 0.4 < time.monotonic() - t0 < 2
+    finally:
+        for c in fillers:
+            c.close()
+        srv.close()
+
+
 def _lean_python(code: str, env: dict[str, str], *prefix: str) -> subprocess.CompletedProcess[str]:
     """Run ``code`` as the CLI would: -I -S, no os imported by the client."""
     site = sysconfig.get_paths()["purelib"]
