@@ -81,9 +81,13 @@ def parse_version(text: str) -> int:
     return int(digits) if digits else 0
 
 
-def _is_job_removed(msg: Message, job: str) -> bool:
-    return (msg.interface == MANAGER and msg.member == "JobRemoved"
-            and msg.signature == "uoss" and msg.body[1] == job)
+def _is_job_removed(msg: Message, job: str, sender: str | None) -> bool:
+    """``JobRemoved`` of ``job`` from ``sender``: the bus sets every message's sender, so
+    comparing it with the sender of the method's reply (systemd's unique name) stops any
+    other peer of the bus from ending our wait with a forged signal (a unicast signal gets
+    through every match rule).  Peer to peer both are None."""
+    return (msg.interface == MANAGER and msg.member == "JobRemoved" and msg.path == PATH
+            and msg.signature == "uoss" and msg.body[1] == job and msg.sender == sender)
 
 
 class Systemd:
@@ -172,10 +176,14 @@ class Systemd:
             out.append((name, (sig, value)))
         return out
 
-    def _wait_job(self, job: str, unit: str, deadline: float, doing: str,
+    def _wait_job(self, reply: Message, unit: str, deadline: float, doing: str,
                   timeout: float) -> str:
+        job = reply.body[0]
+        if not isinstance(job, str):
+            raise DBusError(f"systemd unit {unit}: the job call returned no job path")
         what = f"timeout waiting for systemd to {doing} {unit} (job {job}, {timeout:g} s)"
-        msg = self.conn.wait_signal(lambda m: _is_job_removed(m, job), deadline, what)
+        msg = self.conn.wait_signal(lambda m: _is_job_removed(m, job, reply.sender), deadline,
+                                    what)
         result = msg.body[3]
         assert isinstance(result, str)
         return result
@@ -221,10 +229,8 @@ class Systemd:
         reply = self._call(PATH, MANAGER, "StartTransientUnit", "ssa(sv)a(sa(sv))",
                            (name, mode, props, []), timeout=timeout,
                            what=f"systemd StartTransientUnit {name}")
-        job = reply.body[0]
-        assert isinstance(job, str)
         try:
-            result = self._wait_job(job, name, deadline, "create", timeout)
+            result = self._wait_job(reply, name, deadline, "create", timeout)
         except DBusTimeout:
             self._reset_quietly(name)
             raise
@@ -244,9 +250,7 @@ class Systemd:
             if exc.name == NO_SUCH_UNIT:
                 return None
             raise
-        job = reply.body[0]
-        assert isinstance(job, str)
-        return self._wait_job(job, name, deadline, "stop", timeout)
+        return self._wait_job(reply, name, deadline, "stop", timeout)
 
     def reset_failed_unit(self, name: str) -> None:
         """ResetFailedUnit; a unit that does not exist is fine."""

@@ -16,6 +16,8 @@ word (before the first "-"):
     slow-…     replies after 1 s
     late-…     replies after 1.5 s (the caller gave up; the reply comes to a later call)
     nojob-…    replies, but no JobRemoved ever
+    spoof-…    another peer of the bus first sends the caller a forged JobRemoved "done"
+               (unicast), then the job really fails
     anything else: the job is "done" and the unit "active".
 
 ``org.pyoci.Test.Units`` returns ``repr()`` of the fake's units and of the calls it got.
@@ -38,6 +40,7 @@ NO_SUCH_UNIT = "org.freedesktop.systemd1.NoSuchUnit"
 units: dict[str, dict[str, object]] = {}
 calls: list[tuple[str, tuple[object, ...]]] = []
 job_counter = [100]
+spoofer: list[Connection] = []
 
 
 def reply(conn: Connection, msg: Message, signature: str = "",
@@ -110,7 +113,7 @@ def handle(conn: Connection, msg: Message) -> None:
         if how == "late":
             time.sleep(1.5)
         job_id, job = new_job()
-        result = "failed" if how == "failed" else "done"
+        result = "failed" if how in ("failed", "spoof") else "done"
         units[name] = {"state": "failed" if result == "failed" else "active",
                        "props": dict(props), "pids": []}  # type: ignore[call-overload]
         if how == "noise":
@@ -120,6 +123,14 @@ def handle(conn: Connection, msg: Message) -> None:
                               signature="so", body=(name, unit_path(name))))
         if how == "early":
             job_removed(conn, job_id, job, name, result)
+        if how == "spoof" and spoofer:
+            spoofer[0].send(Message(SIGNAL, path=PATH, interface=MANAGER, member="JobRemoved",
+                                    destination=msg.sender, signature="uoss",
+                                    body=(job_id, job, name, "done")))
+            # a round trip on that connection: the bus has routed the forgery before the
+            # real reply and signal below
+            spoofer[0].call("org.freedesktop.DBus", "/org/freedesktop/DBus",
+                            "org.freedesktop.DBus", "GetId")
         reply(conn, msg, "o", (job,))
         if how not in ("early", "nojob"):
             job_removed(conn, job_id, job, name, result)
@@ -193,6 +204,7 @@ def main() -> None:
         got = conn.call("org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
                         "RequestName", "su", ("org.freedesktop.systemd1", 4))
         assert got.body == (1,), got
+        spoofer.append(Connection.open(args.bus, bus=True))
         print("ready", flush=True)
         serve(conn)
         return

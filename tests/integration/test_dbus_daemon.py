@@ -312,6 +312,17 @@ def test_job_failed(sysd: Systemd) -> None:
     assert ("ResetFailedUnit", (name,)) in state["calls"]  # type: ignore[operator]
 
 
+def test_forged_job_removed_is_ignored(sysd: Systemd) -> None:
+    """Another peer's unicast JobRemoved "done" for our job does not end the wait: only the
+    signal from the peer that answered the call counts."""
+    name = unit("spoof")
+    with pytest.raises(JobFailed) as info:
+        sysd.start_transient_unit(name, [])
+    assert info.value.result == "failed"
+    forged = [m for m in sysd.conn._signals if m.member == "JobRemoved" and m.body[2] == name]
+    assert [m.body[3] for m in forged] == ["done"]
+
+
 def test_unit_exists(sysd: Systemd) -> None:
     name = unit("exists")
     with pytest.raises(DBusError) as info:
