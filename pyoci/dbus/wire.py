@@ -136,14 +136,21 @@ def _write(buf: bytearray, t: str, value: object, depth: int = 0) -> None:
             lo, hi = _RANGE[c]
             if not isinstance(value, int) or not lo <= value <= hi:
                 raise DBusError(f"cannot marshal {_short(value)} as D-Bus type {c!r}")
+        try:
+            packed = _struct.pack("<" + fmt, value)
+        except (OverflowError, _struct.error):
+            raise DBusError(f"cannot marshal {_short(value)} as D-Bus type {c!r}") from None
         buf.extend(b"\0" * (-len(buf) % _ALIGN[c]))
-        buf.extend(_struct.pack("<" + fmt, value))
+        buf.extend(packed)
         return
     if c in "so":
         bad_path = c == "o" and not (isinstance(value, str) and valid_object_path(value))
         if not isinstance(value, str) or "\0" in value or bad_path:
             raise DBusError(f"cannot marshal {_short(value)} as D-Bus type {c!r}")
-        data = value.encode("utf-8", "strict")
+        try:
+            data = value.encode("utf-8", "strict")
+        except UnicodeEncodeError:
+            raise DBusError(f"cannot marshal {_short(value)}: not valid UTF-8 text") from None
         buf.extend(b"\0" * (-len(buf) % 4))
         buf.extend(_struct.pack("<I", len(data)))
         buf.extend(data)
@@ -153,7 +160,7 @@ def _write(buf: bytearray, t: str, value: object, depth: int = 0) -> None:
         if not isinstance(value, str):
             raise DBusError(f"cannot marshal {_short(value)} as D-Bus type 'g'")
         split_signature(value)
-        data = value.encode("ascii")
+        data = value.encode("ascii", "replace")
         buf.append(len(data))
         buf.extend(data)
         buf.append(0)

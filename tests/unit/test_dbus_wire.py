@@ -299,13 +299,35 @@ def test_bad_signatures(sig: str) -> None:
 @pytest.mark.parametrize(
     ("sig", "value"),
     [("y", 256), ("y", -1), ("u", -1), ("t", 1 << 64), ("b", 2), ("i", "1"), ("s", 5),
-     ("s", "a\0b"), ("o", "no/slash"), ("o", "/trailing/"), ("g", "a{"), ("v", "u"),
+     ("s", "a\0b"), ("s", "\ud800"), ("g", "é"), ("d", 10**400), ("o", "no/slash"),
+     ("o", "/trailing/"), ("g", "a{"), ("v", "u"),
      ("v", ("uu", 1)), ("au", 5), ("a{sv}", 5), ("(uu)", (1,)), ("a(ss)", [("a",)]),
      ("d", "x"), ("d", True)],
 )
 def test_marshal_rejects(sig: str, value: object) -> None:
     with pytest.raises(DBusError):
         marshal(sig, [value])
+
+
+_any_value = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5)
+    | st.binary(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.tuples(inner, inner)
+    | st.tuples(st.sampled_from(["u", "s", "ay", "(ss)", "bad"]), inner)
+    | st.dictionaries(st.text(max_size=3), inner, max_size=2),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_types(2), min_size=1, max_size=2).map("".join), _any_value)
+def test_marshal_any_value_is_a_dbus_error_or_data(sig: str, value: object) -> None:
+    """Whatever a caller (an annotation, a resource) passes: DBusError or bytes."""
+    try:
+        data = bytes(marshal(sig, [value] * len(split_signature(sig))))
+    except DBusError:
+        return
+    assert len(unmarshal(sig, data)) == len(split_signature(sig))
 
 
 def test_marshal_counts_values() -> None:
