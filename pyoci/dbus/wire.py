@@ -138,7 +138,7 @@ def _write(buf: bytearray, t: str, value: object, depth: int = 0) -> None:
                 raise DBusError(f"cannot marshal {_short(value)} as D-Bus type {c!r}")
         try:
             packed = _struct.pack("<" + fmt, value)
-        except (OverflowError, _struct.error):
+        except OverflowError:  # a float too large for a double; ints are range-checked above
             raise DBusError(f"cannot marshal {_short(value)} as D-Bus type {c!r}") from None
         buf.extend(b"\0" * (-len(buf) % _ALIGN[c]))
         buf.extend(packed)
