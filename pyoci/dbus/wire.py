@@ -132,16 +132,16 @@ def _write(buf: bytearray, t: str, value: object, depth: int = 0) -> None:
         if c == "d":
             if not isinstance(value, (int, float)) or isinstance(value, bool):
                 raise DBusError(f"cannot marshal {_short(value)} as D-Bus type 'd'")
+            try:
+                value = float(value)
+            except OverflowError:  # an int beyond a double's range
+                raise DBusError(f"cannot marshal {_short(value)} as D-Bus type 'd'") from None
         else:
             lo, hi = _RANGE[c]
             if not isinstance(value, int) or not lo <= value <= hi:
                 raise DBusError(f"cannot marshal {_short(value)} as D-Bus type {c!r}")
-        try:
-            packed = _struct.pack("<" + fmt, value)
-        except OverflowError:  # a float too large for a double; ints are range-checked above
-            raise DBusError(f"cannot marshal {_short(value)} as D-Bus type {c!r}") from None
         buf.extend(b"\0" * (-len(buf) % _ALIGN[c]))
-        buf.extend(packed)
+        buf.extend(_struct.pack("<" + fmt, value))
         return
     if c in "so":
         bad_path = c == "o" and not (isinstance(value, str) and valid_object_path(value))
