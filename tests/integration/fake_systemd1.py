@@ -16,6 +16,8 @@ word (before the first "-"):
     slow-…     replies after 1 s
     late-…     replies after 1.5 s (the caller gave up; the reply comes to a later call)
     nojob-…    replies, but no JobRemoved ever
+    ping-…     before replying, calls org.freedesktop.DBus.Peer.Ping on the caller (who
+               must answer it while it waits for its own reply)
     spoof-…    another peer of the bus first sends the caller a forged JobRemoved "done"
                (unicast), then the job really fails
     anything else: the job is "done" and the unit "active".
@@ -30,6 +32,7 @@ import argparse
 import sys
 import time
 
+from pyoci.dbus import DBusError
 from pyoci.dbus.connection import Connection
 from pyoci.dbus.systemd1 import MANAGER, PATH, PROPERTIES, unit_path
 from pyoci.dbus.wire import ERROR, METHOD_CALL, METHOD_RETURN, SIGNAL, Message
@@ -110,6 +113,12 @@ def handle(conn: Connection, msg: Message) -> None:
             return
         if how == "slow":
             time.sleep(1.0)
+        if how == "ping":
+            try:
+                conn.call(msg.sender, "/", "org.freedesktop.DBus.Peer", "Ping", timeout=5)
+            except DBusError as exc:
+                error(conn, msg, "org.pyoci.Test.PingFailed", str(exc))
+                return
         if how == "late":
             time.sleep(1.5)
         job_id, job = new_job()

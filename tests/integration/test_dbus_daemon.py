@@ -300,6 +300,12 @@ def test_unrelated_signals_are_skipped(sysd: Systemd) -> None:
     assert not any(m.member == "UnitNew" for m in sysd.conn._signals)
 
 
+def test_method_call_to_us_is_answered_while_waiting(sysd: Systemd) -> None:
+    """systemd (here the fake) pings us before it replies: the client answers
+    org.freedesktop.DBus.Peer.Ping while it waits for its own reply."""
+    sysd.start_transient_unit(unit("ping"), [], timeout=10)
+
+
 def test_job_failed(sysd: Systemd) -> None:
     name = unit("failed")
     with pytest.raises(JobFailed) as info:
