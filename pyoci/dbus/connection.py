@@ -325,7 +325,7 @@ class Connection:
         msg = Message(METHOD_CALL, path=path, interface=interface, member=member,
                       destination=destination, signature=signature, body=body)
         serial = self.send(msg, timeout=timeout)
-        expired = f"{what}: no reply within {timeout:g} s"
+        expired = f"{what}: no reply within {timeout:.3g} s"
         while True:
             reply = self.receive(deadline, expired)
             if reply.type in (METHOD_RETURN, ERROR) and reply.reply_serial == serial:

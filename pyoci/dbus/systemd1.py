@@ -181,7 +181,7 @@ class Systemd:
         job = reply.body[0]
         if not isinstance(job, str):
             raise DBusError(f"systemd unit {unit}: the job call returned no job path")
-        what = f"timeout waiting for systemd to {doing} {unit} (job {job}, {timeout:g} s)"
+        what = f"timeout waiting for systemd to {doing} {unit} (job {job}, {timeout:.3g} s)"
         msg = self.conn.wait_signal(lambda m: _is_job_removed(m, job, reply.sender), deadline,
                                     what)
         result = msg.body[3]
