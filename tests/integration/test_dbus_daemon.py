@@ -44,6 +44,7 @@ CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configurat
   <listen>unix:abstract={abstract}</listen>
   <auth>EXTERNAL</auth>
   <policy context="default">
+    <allow user="*"/>
     <allow send_destination="*" eavesdrop="true"/>
     <allow eavesdrop="true"/>
     <allow own="*"/>
@@ -79,6 +80,7 @@ class Bus:
 @pytest.fixture(scope="module")
 def tmpdir() -> Iterator[Path]:
     d = Path(tempfile.mkdtemp(prefix="pyoci-dbus-"))
+    d.chmod(0o755)  # the bus socket inside is for other uids too
     yield d
     shutil.rmtree(d, ignore_errors=True)
 
@@ -261,6 +263,22 @@ def test_auth_inside_a_user_namespace(bus: Bus, fake: None, mapping: list[str]) 
     euid, claimed, version = out.stdout.split()
     assert claimed == ("0" if mapping else "None") and version == "252"
     assert euid == ("1234" if mapping else "65534")
+
+
+@pytest.mark.skipif(shutil.which("setpriv") is None, reason="setpriv (util-linux) missing")
+def test_auth_as_another_uid(bus: Bus, fake: None) -> None:
+    """EXTERNAL with a uid other than 0: hex of its decimal digits ("65534" -> 3635353334).
+    (nobody: dbus-daemon drops a uid without a passwd entry after the authentication.)"""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to switch to another uid")
+    out = _lean_python(
+        "from pyoci.dbus.connection import auth_uid; "
+        "from pyoci.dbus.systemd1 import Systemd; s = Systemd.connect(timeout=5); "
+        "print(auth_uid(), s.version())",
+        {"DBUS_SYSTEM_BUS_ADDRESS": bus.address},
+        "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["65534", "252"]
 
 
 # ---------------------------------------------------------------- Systemd over the bus
