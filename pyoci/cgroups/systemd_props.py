@@ -270,7 +270,7 @@ def parse_gvariant(text: str) -> tuple[str, object]:
         if sig not in ("s", "b", "d") and sig not in _SIG_TYPES:
             raise ValueError(f"unsupported array element type {sig}")
         return "a" + sig, [v for _, v in values]
-    if sig_hint == "d" or (sig_hint == "" and ("." in t or "e" in t.lower()) and t[0] != "0x"):
+    if sig_hint == "d" or (sig_hint == "" and ("." in t or "e" in t.lower())):
         try:
             return "d", float(t)
         except ValueError:
