@@ -235,7 +235,7 @@ def test_unit_exists_twice_fails_and_leaves_the_unit_alone(tmp_path: Path) -> No
     sd.exists = 2
     m = new(tmp_path, host, sd)
     m.create()
-    with pytest.raises(CgroupError, match=r"unable to start unit test-c1\.scope: it already exists"):
+    with pytest.raises(CgroupError, match=r"test-c1\.scope: it already exists"):
         m.add_process(11)
     m.destroy()  # the rollback: not ours, so no StopUnit
     assert "stop" not in sd.names()
