@@ -9,6 +9,8 @@ failures: UnitExists, a failed job, a timeout, a silent failure to move the pid.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -534,3 +536,41 @@ def test_v1_update_uses_v1_properties(tmp_path: Path) -> None:
     m.update({"memory": {"limit": 1 << 20}, "cpu": {"shares": 512}})
     assert sd.calls[-1][2] == [("MemoryLimit", "t", 1 << 20), ("CPUShares", "t", 512)]
     assert read(Path(m.paths()["cpu"], "cpu.shares")) == "512"
+
+
+# ---------------------------------------------------------------- cheap imports
+
+
+def test_state_kill_ps_paths_do_not_load_the_dbus_client() -> None:
+    """state/start/kill/pause/ps rebuild the manager and touch files only: no
+    D-Bus client, no property mapping, nothing heavy (delete loads the client)."""
+    code = (
+        f"import sys; sys.path.append({next(p for p in sys.path if p.endswith('site-packages'))!r})"
+        + """
+before = set(sys.modules)
+from pyoci.cgroups.manager import manager_from_record
+m = manager_from_record({"driver": "systemd", "unit": "x-y.scope", "slice": "system.slice",
+                         "user": False,
+                         "fs": {"mode": "v2", "mounts": {"/sys/fs/cgroup/system.slice/x-y.scope":
+                                                         "/sys/fs/cgroup"},
+                                "unified": "/sys/fs/cgroup/system.slice/x-y.scope", "v1": {},
+                                "v2": [], "owned": []}})
+assert type(m).__name__ == "SystemdManager"
+m.is_frozen()
+for call in (m.pids, lambda: m.kill_all(9), lambda: m.kill_all(15), m.record, m.paths):
+    try:
+        call()
+    except Exception:
+        pass
+new = set(sys.modules) - before
+heavy = sorted(n for n in new if n.split(".")[0] in
+               ("typing", "re", "json", "enum", "dataclasses", "subprocess", "signal", "ctypes",
+                "os", "_collections_abc", "socket")
+               or n.startswith("pyoci.dbus"))
+print(",".join(heavy))
+"""
+    )
+    out = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == ""
