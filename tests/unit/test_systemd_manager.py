@@ -574,3 +574,14 @@ print(",".join(heavy))
         [sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == ""
+
+
+def test_paused_status_reads_the_scopes_freezer(tmp_path: Path) -> None:
+    from pyoci.state.status import _is_frozen
+
+    host = v2_host(tmp_path)
+    m = started(tmp_path, host, FakeSystemd(host))
+    record = {"cgroup": m.record()}
+    assert not _is_frozen(record)
+    Path(m.fs.unified or "", "cgroup.freeze").write_text("1")
+    assert _is_frozen(record)
