@@ -344,9 +344,11 @@ class SystemdManager:
         """SetUnitProperties; on v1, with the container frozen while systemd
         rewrites its device rules (it denies everything first: runc
         ``freezeBeforeSet``)."""
+        from pyoci.cgroups.systemd_props import dropin_order
         from pyoci.dbus import DBusError
 
         sd = self._systemd()
+        props = dropin_order(props)
         froze = False
         if freeze and "freezer" in self.fs.v1 and not self.fs.is_frozen() and self.fs.pids():
             self.fs.freeze()

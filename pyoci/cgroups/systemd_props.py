@@ -691,3 +691,25 @@ def _device_group(text: str, kind: str, major: int) -> str:
             if num == str(major) and name:
                 return f"{kind}-{name.strip()}"
     return ""
+
+
+# ---------------------------------------------------------------- SetUnitProperties order
+
+# Drop-in names systemd gives a property when SetUnitProperties writes it
+# ("50-<name>.conf" under /run/systemd/transient/<unit>.d/), where not the property's.
+_DROPIN_NAMES = {"CPUQuotaPerSecUSec": "CPUQuota", "CPUQuotaPeriodUSec": "CPUQuotaPeriodSec"}
+
+
+def dropin_order(props: list[Property]) -> list[Property]:
+    """The properties sorted by the drop-in file each one makes (a stable sort:
+    the empty DeviceAllow stays before the list).
+
+    systemd (252 at least) appends each drop-in it writes to the unit's list,
+    and reports ``NeedDaemonReload=yes`` when that list differs from the
+    sorted one it would load: sending CPUQuotaPeriodUSec before
+    CPUQuotaPerSecUSec, or DevicePolicy before DeviceAllow (runc #4568, fixed
+    by PR #4612 for devices only), or MemoryMax before CPUWeight, flags every
+    container.  (Found in the systemd guest: runc's order flagged ours.)
+    """
+    return sorted(props, key=lambda p: f"50-{_DROPIN_NAMES.get(p[0], p[0])}.conf")
+

@@ -408,11 +408,11 @@ def test_update_tells_systemd_then_writes_the_files(tmp_path: Path) -> None:
     assert seen == [""]  # systemd was told before the file changed
     name, props, runtime = sd.calls[-1][1:]
     assert name == "test-c1.scope" and runtime is True
-    assert props == [
-        ("MemoryMax", "t", 1 << 20),
-        ("CPUWeight", "t", 100),
-        ("CPUQuotaPeriodUSec", "t", 100000),
+    assert props == [  # in the order of their drop-in files (dropin_order)
         ("CPUQuotaPerSecUSec", "t", 1240000),
+        ("CPUQuotaPeriodUSec", "t", 100000),
+        ("CPUWeight", "t", 100),
+        ("MemoryMax", "t", 1 << 20),
         ("TasksMax", "t", 1),
     ]
     assert read(scope / "memory.max") == str(1 << 20)
@@ -534,7 +534,7 @@ def test_v1_update_uses_v1_properties(tmp_path: Path) -> None:
     Path(m.paths()["memory"], "memory.limit_in_bytes").write_text("")
     Path(m.paths()["cpu"], "cpu.shares").write_text("")
     m.update({"memory": {"limit": 1 << 20}, "cpu": {"shares": 512}})
-    assert sd.calls[-1][2] == [("MemoryLimit", "t", 1 << 20), ("CPUShares", "t", 512)]
+    assert sd.calls[-1][2] == [("CPUShares", "t", 512), ("MemoryLimit", "t", 1 << 20)]
     assert read(Path(m.paths()["cpu"], "cpu.shares")) == "512"
 
 

@@ -435,3 +435,19 @@ def test_annotation_errors(key: str, value: str, match: str) -> None:
     with pytest.raises(CgroupError, match=match) as exc:
         P.annotation_props({key: value})
     assert key in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_dropin_order_avoids_need_daemon_reload() -> None:
+    """Seen in the guest (systemd 252): a SetUnitProperties writing its drop-ins
+    out of sorted order leaves the unit NeedDaemonReload=yes."""
+    res = {"memory": {"limit": 1 << 20}, "cpu": {"quota": 50000, "period": 100000, "shares": 2},
+           "pids": {"limit": 5}}  # fmt: skip
+    props, _ = P.resource_props(
+        res, v2=True, version=NEW, warnings=[], devices=True, device_rules=container_rules(None)
+    )
+    ordered = P.dropin_order(props)
+    assert names(ordered) == ["CPUQuotaPerSecUSec", "CPUQuotaPeriodUSec", "CPUWeight",
+                              "DeviceAllow", "DeviceAllow", "DevicePolicy", "MemoryMax",
+                              "TasksMax"]  # fmt: skip
+    # the empty DeviceAllow (which clears the list) still comes first
+    assert ordered[3] == ("DeviceAllow", "a(ss)", [])
