@@ -470,6 +470,10 @@ def resource_props(
     pids = _sec(res, "pids")
     if isinstance(pids.get("limit"), int):
         props.append(("TasksMax", "t", _tasks_max(pids["limit"])))
+        if pids["limit"] == 0:
+            # the files get what systemd keeps (runc writes 1 too): no flip-flop
+            # between pids.max 0 and 1 on every daemon-reload
+            out["pids"] = {**pids, "limit": 1}
     for key, prop in (("cpus", "AllowedCPUs"), ("mems", "AllowedMemoryNodes")):
         value = cpu.get(key)
         if not value or not isinstance(value, str):

@@ -417,7 +417,7 @@ def test_update_tells_systemd_then_writes_the_files(tmp_path: Path) -> None:
     ]
     assert read(scope / "memory.max") == str(1 << 20)
     assert read(scope / "cpu.max") == "124000 100000"  # rounded as systemd keeps it
-    assert read(scope / "pids.max") == "0"
+    assert read(scope / "pids.max") == "1"  # 0 -> 1, as systemd keeps it (and runc)
     assert read(scope / "cpu.weight") == "100"
 
 

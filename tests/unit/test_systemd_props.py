@@ -114,6 +114,12 @@ def test_tasks_max(limit: int, tasks: int) -> None:
         assert props == [("TasksMax", "t", tasks)]
 
 
+def test_pids_limit_zero_is_one_in_the_files_too() -> None:
+    res = {"pids": {"limit": 0}}
+    _, fs_res = P.resource_props(res, v2=True, version=NEW, warnings=[])
+    assert fs_res["pids"]["limit"] == 1 and res["pids"]["limit"] == 0
+
+
 def test_no_pids_limit_no_tasks_max() -> None:
     assert P.resource_props({"pids": {}}, v2=True, version=NEW, warnings=[])[0] == []
 
