@@ -167,6 +167,21 @@ class SystemdManager:
         """runc's guards (a non-empty or frozen cgroup of that name belongs to
         someone else), then connect: a bus problem fails create before any
         process exists.  The unit itself starts in ``add_process``."""
+        sd = self._systemd()
+        self.version()
+        if self.rootless and self.fs.mode == "v2":
+            # the user manager's units live below its own cgroup
+            # (/user.slice/user-1000.slice/user@1000.service), as runc's getSliceFull
+            from pyoci.dbus import DBusError
+
+            try:
+                base = sd.manager_property("ControlGroup")
+            except DBusError as err:
+                raise CgroupError(
+                    f"unit {self.unit}: cannot get the user manager's ControlGroup: {err}"
+                ) from None
+            if isinstance(base, str) and base.startswith("/") and "/../" not in base + "/":
+                self._rebase(base.rstrip("/") + self.spec.cgroup())
         main = self.fs._main()
         if lean_os.isdir(main):
             found = self.fs.pids()
@@ -179,8 +194,6 @@ class SystemdManager:
                 raise CgroupError(
                     f"container's cgroup unexpectedly frozen (unit {self.unit}, {main})"
                 )
-        self._systemd()
-        self.version()
 
     def add_process(self, pid: int) -> None:
         if not self.pending:

@@ -126,6 +126,10 @@ class FakeSystemd:
         # the files must not have been written yet: systemd first (runc's order)
         self.calls.append(("set", name, properties, runtime))
 
+    def manager_property(self, prop: str) -> object:
+        self.calls.append(("manager_property", prop))
+        return {"ControlGroup": "/user.slice/user-1000.slice/user@1000.service"}[prop]
+
     def unit_state(self, name: str) -> str | None:
         return "active" if name in self.units else None
 
@@ -360,6 +364,8 @@ def test_rootless_v2_scope_under_the_user_manager(tmp_path: Path) -> None:
     m.create()
     # the user manager puts it below its own cgroup
     base = "/user.slice/user-1000.slice/user@1000.service"
+    assert m.fs.unified == f"{host.cgroup_root}{base}/user.slice/pyoci-c1.scope"
+    assert ("manager_property", "ControlGroup") in sd.calls
     real = start = sd.start_transient_unit
 
     def start_under_manager(name: str, props: list[Any], **kw: Any) -> None:
