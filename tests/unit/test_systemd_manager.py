@@ -591,3 +591,22 @@ def test_paused_status_reads_the_scopes_freezer(tmp_path: Path) -> None:
     assert not _is_frozen(record)
     Path(m.fs.unified or "", "cgroup.freeze").write_text("1")
     assert _is_frozen(record)
+
+
+def test_slice_unit_is_wanted_by_its_parent_and_joined_through_the_files(tmp_path: Path) -> None:
+    """A name ending in .slice makes the unit that slice (runc): Wants= its parent,
+    no Delegate; a slice takes no PIDs, so the process joins through cgroup.procs."""
+    host = v2_host(tmp_path)
+    sd = FakeSystemd(host)
+    m = new(tmp_path, host, sd, path="system.slice:ignored:system-pod1.slice")
+    assert m.unit == "system-pod1.slice"
+    assert m.fs.unified == f"{host.cgroup_root}/system.slice/system-pod1.slice"
+    m.create()
+    m.add_process(88)
+    props = {p[0]: p[2] for p in sd.calls[1][2]}
+    assert props["Wants"] == ["system.slice"]
+    assert "Slice" not in props and "Delegate" not in props and "PIDs" not in props
+    assert read(f"{m.fs.unified}/cgroup.procs").strip() == "88"
+    clear_files(m.fs.unified or "")
+    m.destroy()  # ours: stopped
+    assert ("stop", "system-pod1.slice") in sd.calls
