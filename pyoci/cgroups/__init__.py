@@ -36,7 +36,8 @@ if TYPE_CHECKING:
             """Write ``linux.resources``; return warnings for unsupported knobs."""
 
         def add_process(self, pid: int) -> None:
-            """Move ``pid`` (all its threads) into the container's cgroup."""
+            """Move ``pid`` (all its threads) into the container's cgroup.  (The
+            systemd driver's create manager starts its scope with this first pid.)"""
 
         def update(self, resources: dict[str, Any]) -> list[str]:
             """Apply changed resources to a live container."""

@@ -164,9 +164,9 @@ class SystemdManager:
     # ------------------------------------------------------------ create
 
     def create(self) -> None:
-        """runc's guards (a non-empty or frozen cgroup of that name belongs to
-        someone else), then connect: a bus problem fails create before any
-        process exists.  The unit itself starts in ``add_process``."""
+        """Connect (a bus problem fails create before any process exists), then
+        runc's guards: a non-empty or frozen cgroup of that name belongs to
+        someone else.  The unit itself starts in ``add_process``."""
         sd = self._systemd()
         self.version()
         if self.rootless and self.fs.mode == "v2":
