@@ -117,7 +117,8 @@ class SystemdManager:
 
                     self._sd = Systemd.connect(user=self.rootless)
             except DBusError as err:
-                hint = ROOTLESS_HINT if self.rootless else ""
+                # (connect(user=True) words runc's rootless hint itself)
+                hint = ROOTLESS_HINT if self.rootless and "hint:" not in str(err) else ""
                 raise CgroupError(
                     f"unit {self.unit}: failed to connect to systemd over D-Bus: {err}{hint}"
                 ) from None
