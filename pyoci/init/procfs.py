@@ -184,9 +184,18 @@ def root_changed() -> None:
 
 
 def write_sysctl(key: str, value: str, proc: ProcFS | None = None) -> None:
-    rel = "sys/" + key.replace(".", "/")
-    if not key or any(part in ("", ".", "..") for part in rel.split("/")):
-        raise SetupError(f"invalid sysctl key {key!r}")
+    """Write one linux.sysctl key (dotted or slash form, see ``pyoci.spec.sysctl``).
+
+    Which keys a container may set is decided at create (``spec.semantic``);
+    here the name is parsed again, so that it can only name a file below
+    ``sys/`` of the handle.
+    """
+    from pyoci.spec.sysctl import BadSysctl, proc_path
+
+    try:
+        rel = proc_path(key)
+    except BadSysctl as exc:
+        raise SetupError(f'sysctl "{key}" is not a valid name: {exc}') from None
     (proc or handle()).write(rel, value)
 
 
