@@ -354,12 +354,13 @@ def _check_id(report: _Report, path: Path, value: object, mappings: object, fiel
     if not 0 <= number <= MAX_ID:
         report.add(path, f"{number} is not a valid id (0..{MAX_ID})")
         return
-    if not isinstance(mappings, list) or not mappings:
-        return
-    for entry in _items(mappings):
-        inside, size = _int(entry[1].get("containerID")), _int(entry[1].get("size"))
-        if inside is not None and size is not None and inside <= number < inside + size:
-            return
+    ranges = []
+    for _i, entry in _items(mappings):
+        inside, size = _int(entry.get("containerID")), _int(entry.get("size"))
+        if inside is not None and size is not None and size > 0:
+            ranges.append((inside, size))
+    if not ranges or any(inside <= number < inside + size for inside, size in ranges):
+        return  # (no valid mapping: reported as such)
     report.add(path, f"{number} is not mapped in the user namespace (linux.{field})")
 
 
