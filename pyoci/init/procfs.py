@@ -29,6 +29,7 @@ import os
 from pyoci import native
 from pyoci.errors import SetupError
 from pyoci.native import consts as c
+from pyoci.spec.sysctl import BadSysctl, proc_path  # the init writes after pivot_root
 
 _STRICT = c.RESOLVE_BENEATH | c.RESOLVE_NO_SYMLINKS | c.RESOLVE_NO_MAGICLINKS | c.RESOLVE_NO_XDEV
 PROC_ROOT_INO = 1
@@ -190,8 +191,6 @@ def write_sysctl(key: str, value: str, proc: ProcFS | None = None) -> None:
     here the name is parsed again, so that it can only name a file below
     ``sys/`` of the handle.
     """
-    from pyoci.spec.sysctl import BadSysctl, proc_path
-
     try:
         rel = proc_path(key)
     except BadSysctl as exc:

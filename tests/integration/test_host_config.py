@@ -8,18 +8,25 @@ Defense -> weakening (tried once locally, never committed) -> failing tests:
 
 1. linux.sysctl only for a namespace the container owns (spec.semantic + spec.sysctl)
    -> weakened: semantic._check_sysctl returns at once
-   -> fails: sysctl_of_the_host_is_refused[vm, kernel, fs, net-without-netns,
-      net-in-the-runtimes-netns, ipc-*, domainname-without-uts] (the host's value
-      changed: vm.swappiness 60 -> 61...), a_bind_of_the_runtimes_netns_is_the_host,
-      malformed_sysctl_names_are_refused[net/../vm/swappiness] (ENOENT instead)
+   -> fails: sysctl_of_the_host_is_refused[all ten shapes] (the host's value changed:
+      vm.swappiness 60 -> 61, somaxconn 4096 -> 4097, domainname "(none)" -> "pyoci-test"...),
+      a_bind_of_the_runtimes_netns_is_the_host, the_host_init_netns_is_refused (an unclear
+      setns EACCES).  Malformed names were still refused, by the init's own parse
+      (procfs.write_sysctl, the second line; it showed the init imported
+      pyoci.spec.sysctl after pivot_root, now imported with procfs).
 2. joined namespaces compared by device and inode with the runtime's own
    -> weakened: sysctl.is_runtime_ns returns False
-   -> fails: [net-in-the-runtimes-netns], [ipc-in-the-runtimes-ipcns],
-      a_bind_of_the_runtimes_netns_is_the_host (the host's somaxconn changed)
+   -> fails: [net-in-the-runtimes-netns], [ipc-in-the-runtimes-ipcns] (the host's msgmnb
+      changed), a_bind_of_the_runtimes_netns_is_the_host, the_host_init_netns_is_refused
 3. process ids in 0..4294967294 and mapped (spec.semantic.process_problems)
    -> weakened: _check_id returns at once
-   -> fails: ids_the_kernel_reads_as_unchanged[uid] (the container ran as uid 0),
-      unmapped_ids_in_a_user_namespace (setresuid: EINVAL), exec_is_checked_as_create
+   -> fails: ids_the_kernel_reads_as_unchanged[uid, gid, additional-gid] (create
+      succeeded: uid 4294967295 left the init root), unmapped_ids_in_a_user_namespace (an
+      unclear EINVAL), exec_is_checked_as_create[user-*, additional-gids, process-json-*]
+      (exec --user 4294967295 ran)
+4. the init refuses such ids itself and reads its ids back (security.switch_user):
+   with 3 weakened, create fails "switch to user 4294967295:0: uid 4294967295 is not a
+   valid id" (tests/unit/test_security_pure.py: switch_user_refuses_ids_...)
 """
 
 from __future__ import annotations
