@@ -79,13 +79,13 @@ def check_config(
     _check_process(report, doc, linux, namespaces)
     _check_hooks(report, _obj(doc.get("hooks")))
     _check_mounts(report, doc.get("mounts"), namespaces)
-    _check_hostnames(report, doc, namespaces)
+    _check_hostnames(report, doc, namespaces, is_runtime_ns)
     _check_user_namespace(report, linux, namespaces)
     _check_time_namespace(report, linux, namespaces)
     _check_sysctl(report, linux.get("sysctl"), namespaces, is_runtime_ns)
     _check_devices(report, linux.get("devices"))
     _check_paths(report, linux)
-    _check_net_devices(report, linux.get("netDevices"), namespaces)
+    _check_net_devices(report, linux.get("netDevices"), namespaces, is_runtime_ns)
     _check_resources(report, _obj(linux.get("resources")))
     _check_seccomp(report, linux.get("seccomp"))
     _check_memory_policy(report, linux.get("memoryPolicy"))
@@ -432,14 +432,44 @@ def _overlap(a: int, b: int, a_size: int, b_size: int) -> bool:
     return a < b + b_size and b < a + a_size
 
 
-def _check_hostnames(report: _Report, doc: Mapping[str, Any], namespaces: _Namespaces) -> None:
+def _check_hostnames(
+    report: _Report,
+    doc: Mapping[str, Any],
+    namespaces: _Namespaces,
+    is_runtime_ns: Callable[[str, str], bool] | None,
+) -> None:
     # Without a UTS namespace of its own the container would rename the host:
-    # runc and crun refuse, and so do we.
-    if namespaces.has("uts"):
-        return
+    # runc and crun refuse, and so do we (and, unlike runc 1.1.5, when the
+    # namespace it joins is the runtime's own).
     for field in ("hostname", "domainname"):
-        if doc.get(field):
+        if not doc.get(field):
+            continue
+        if not namespaces.has("uts"):
             report.add((field,), "setting it needs a uts namespace")
+        else:
+            _not_the_runtimes(report, (field,), namespaces, "uts", is_runtime_ns)
+
+
+def _not_the_runtimes(
+    report: _Report,
+    where: Path,
+    namespaces: _Namespaces,
+    kind: str,
+    is_runtime_ns: Callable[[str, str], bool] | None,
+) -> None:
+    """Report at *where* if the joined *kind* namespace is the runtime's own."""
+    path = namespaces.paths.get(kind)
+    if path is None:
+        return
+    from pyoci.spec import sysctl as sysctls
+
+    try:
+        if not (is_runtime_ns or sysctls.is_runtime_ns)(kind, path):
+            return
+        problem = f"the {kind} namespace {_q(path)} is the runtime's own: it would change the host"
+    except OSError as exc:
+        problem = f"cannot check {kind} namespace {_q(path)}: {exc.strerror}"
+    report.add(where, problem)
 
 
 def _check_user_namespace(
@@ -523,11 +553,18 @@ def _check_paths(report: _Report, linux: Mapping[str, Any]) -> None:
                 report.add(("linux", field, i), _not_absolute(path))
 
 
-def _check_net_devices(report: _Report, devices: object, namespaces: _Namespaces) -> None:
+def _check_net_devices(
+    report: _Report,
+    devices: object,
+    namespaces: _Namespaces,
+    is_runtime_ns: Callable[[str, str], bool] | None,
+) -> None:
     if not isinstance(devices, dict) or not devices:
         return
     if not namespaces.has("network"):
         report.add(("linux", "netDevices"), "moving devices needs a network namespace")
+    else:  # a "move" within the host's namespace would rename the host's device
+        _not_the_runtimes(report, ("linux", "netDevices"), namespaces, "network", is_runtime_ns)
     targets: dict[str, str] = {}
     for host_name, entry in devices.items():
         problem = _bad_interface_name(host_name)

@@ -24,7 +24,8 @@ Defense -> weakening (tried once locally, never committed) -> failing tests:
       succeeded: uid 4294967295 left the init root), unmapped_ids_in_a_user_namespace (an
       unclear EINVAL), exec_is_checked_as_create[user-*, additional-gids, process-json-*]
       (exec --user 4294967295 ran)
-4. the init refuses such ids itself and reads its ids back (security.switch_user):
+4. hostname and netDevices: the same joined-namespace comparison (semantic._not_the_runtimes)
+5. the init refuses such ids itself and reads its ids back (security.switch_user):
    with 3 weakened, create fails "switch to user 4294967295:0: uid 4294967295 is not a
    valid id" (tests/unit/test_security_pure.py: switch_user_refuses_ids_...)
 """
@@ -330,6 +331,35 @@ def test_runc_applies_the_slash_form_too(
     res = runc("run", "-b", str(b.path), "slash")
     assert res.code == 0, res
     assert res.out.strip() == conn
+
+
+def test_hostname_in_the_runtimes_uts_namespace_is_refused(
+    pyoci: RuntimeCLI, make: Any, workdir: Path
+) -> None:
+    """Same class: joining the runtime's UTS namespace and setting hostname would
+    rename the host (runc 1.1.5 only checks that a uts namespace is listed)."""
+    import socket
+
+    host = socket.gethostname()
+    b = make(["true"], lambda c: (joined_ns("uts", "/proc/self/ns/uts")(c),
+                                  c.update(hostname="pyoci-renamed-the-host")))  # fmt: skip
+    refused(pyoci, b, "host-uts", workdir,
+            'hostname: the uts namespace "/proc/self/ns/uts" is the runtime\'s own')  # fmt: skip
+    assert socket.gethostname() == host
+
+
+def test_net_devices_in_the_runtimes_netns_are_refused(
+    pyoci: RuntimeCLI, make: Any, workdir: Path
+) -> None:
+    """Same class: "moving" a device within the host's namespace would rename it."""
+    def mutate(cfg: dict[str, Any]) -> None:
+        joined_ns("network", "/proc/self/ns/net")(cfg)
+        cfg["linux"]["netDevices"] = {"lo": {"name": "lo-x"}}
+
+    b = make(["true"], mutate)
+    words = 'linux.netDevices: the network namespace "/proc/self/ns/net" is the runtime\'s own'
+    refused(pyoci, b, "host-dev", workdir, words)
+    assert Path("/sys/class/net/lo").exists()
 
 
 # ------------------------------------------------------ 2. ids, env, no process

@@ -212,7 +212,9 @@ CASES: list[tuple[str, Change, list[str]]] = [
     ("domainname-without-uts", both(namespaces("pid"), lambda d: d.update(domainname="x.test",
                                                                            hostname="")),
      ["config.json: domainname: setting it needs a uts namespace"]),
-    ("hostname-joined-uts", namespaces({"type": "uts", "path": "/proc/1/ns/uts"}), OK),
+    # a joined uts namespace that is not the runtime's (any file but our own
+    # /proc/self/ns/uts compares as another namespace here)
+    ("hostname-joined-uts", namespaces({"type": "uts", "path": os.path.abspath(__file__)}), OK),
     # user namespace and its mappings
     ("user-namespace-without-maps", lambda d: d["linux"]["namespaces"].append({"type": "user"}),
      ["config.json: linux.uidMappings: required with a new user namespace but missing",
@@ -369,6 +371,16 @@ CASES: list[tuple[str, Change, list[str]]] = [
     ("sysctl-malformed", linux(sysctl={"net/../vm/swappiness": "1"}),
      ['config.json: linux.sysctl: sysctl "net/../vm/swappiness" is not a valid name: has an '
       "empty, '.' or '..' component (separators are '.' or '/')"]),
+    # the same class: hostname and netDevices in a joined namespace that is the runtime's
+    ("hostname-in-the-runtimes-uts", namespaces(
+        "pid", "mount", {"type": "uts", "path": "/proc/self/ns/uts"}),
+     ['config.json: hostname: the uts namespace "/proc/self/ns/uts" is the runtime\'s own: '
+      "it would change the host"]),
+    ("netdevices-in-the-runtimes-netns", both(
+        namespaces("pid", "mount", "uts", {"type": "network", "path": "/proc/self/ns/net"}),
+        linux(netDevices={"eth1": {}})),
+     ['config.json: linux.netDevices: the network namespace "/proc/self/ns/net" is the '
+      "runtime's own: it would change the host"]),
     # process.user: (uid_t)-1 is "unchanged" to setresuid; ids must be mapped
     ("uid-minus-one", process(user={"uid": 4294967295, "gid": 0}),
      ["config.json: process.user.uid: 4294967295 is not a valid id (0..4294967294)"]),
