@@ -54,7 +54,7 @@ _NOT_OWNED = {
 
 
 # linux.namespaces type -> the name of its file in /proc/PID/ns
-_NS_FILES = {NETWORK: "net", IPC: "ipc", UTS: "uts"}
+NS_FILES = {NETWORK: "net", IPC: "ipc", UTS: "uts"}
 
 
 class BadSysctl(ValueError):
@@ -143,7 +143,7 @@ def is_runtime_ns(kind: str, path: str, proc: str = "/proc") -> bool:
 
     target = posix.stat(path)
     ident = (target.st_dev, target.st_ino)
-    name = _NS_FILES[kind]
+    name = NS_FILES[kind]
     own = posix.stat(f"{proc}/self/ns/{name}")
     if ident == (own.st_dev, own.st_ino):
         return True
@@ -152,3 +152,15 @@ def is_runtime_ns(kind: str, path: str, proc: str = "/proc") -> bool:
     except OSError:
         return False
     return ident == (host.st_dev, host.st_ino)
+
+
+def runtime_namespaces(proc: str = "/proc") -> dict[str, tuple[int, int]]:
+    """(device, inode) of the runtime's own network, IPC and UTS namespaces: the init
+    checks that the namespace of each key it writes is another one."""
+    import posix
+
+    out = {}
+    for kind, name in NS_FILES.items():
+        st = posix.stat(f"{proc}/self/ns/{name}")
+        out[kind] = (st.st_dev, st.st_ino)
+    return out

@@ -14,6 +14,10 @@ Defense -> weakening (tried once locally, never committed) -> failing tests:
       setns EACCES).  Malformed names were still refused, by the init's own parse
       (procfs.write_sysctl, the second line; it showed the init imported
       pyoci.spec.sysctl after pivot_root, now imported with procfs).
+   The init checks again where the namespaces exist (stage._write_sysctls: the key's
+   namespace must not be the runtime's, by device and inode): with 1 weakened, no host
+   value changed and each shape failed in the init ("the network namespace is the
+   runtime's own", "not in a separate kernel namespace").
 2. joined namespaces compared by device and inode with the runtime's own
    -> weakened: sysctl.is_runtime_ns returns False
    -> fails: [net-in-the-runtimes-netns], [ipc-in-the-runtimes-ipcns] (the host's msgmnb
