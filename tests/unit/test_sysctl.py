@@ -161,3 +161,13 @@ def test_is_runtime_ns_compares_device_and_inode(tmp_path: Path, kind: str, name
     assert not sysctl.is_runtime_ns(kind, str(other))
     with pytest.raises(OSError):
         sysctl.is_runtime_ns(kind, str(tmp_path / "missing"))
+
+
+def test_runtime_namespaces_are_ours() -> None:
+    import os
+
+    ids = sysctl.runtime_namespaces()
+    assert set(ids) == {"network", "ipc", "uts"}
+    for kind, name in sysctl.NS_FILES.items():
+        st = os.stat(f"/proc/self/ns/{name}")
+        assert ids[kind] == (st.st_dev, st.st_ino)
