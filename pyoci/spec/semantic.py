@@ -9,8 +9,9 @@ same shape as the schema's::
     config.json: linux.namespaces: namespace type "pid" listed twice
 
 The checks are pure: they read the document and, for ``root.path``, ask
-``os.path`` whether the directory exists, and for a ``linux.sysctl`` key in a
-joined namespace, stat its path (``pyoci.spec.sysctl.is_runtime_ns``).  They
+``os.path`` whether the directory exists, and for a joined namespace that a
+sysctl, hostname or netDevices would change, stat its path to tell the runtime's
+own (``pyoci.spec.sysctl.is_runtime_ns``).  They
 tolerate a document that failed the schema (wrongly typed parts are
 skipped), but are meant to run after it.  ``config_warnings`` reports the
 SHOULD-level findings a runtime logs but accepts.
