@@ -309,6 +309,10 @@ def _create(
         rootless=job.opts.rootless,
         seccomp=seccomp,
     )
+    if linux.get("sysctl"):
+        from pyoci.spec.sysctl import runtime_namespaces
+
+        plan.runtime_ns = runtime_namespaces()
     if cdir.lock_fd >= 0:
         plan.close_in_child.append(cdir.lock_fd)
     parent_sock, child_sock = sync.SyncSocket.pair()

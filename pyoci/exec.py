@@ -99,6 +99,18 @@ def load_process_file(path: str) -> dict[str, Any]:
     return doc
 
 
+def check_process(process: dict[str, Any], linux: dict[str, Any]) -> None:
+    """The checks create makes of ``process`` (ids, env), before anything is forked."""
+    from pyoci.spec.semantic import process_problems
+
+    new_userns = any(
+        ns.get("type") == "user" and not ns.get("path") for ns in linux.get("namespaces") or []
+    )
+    problems = process_problems(process, linux if new_userns else {}, "exec", ("process",))
+    if problems:
+        raise ConfigError(problems)
+
+
 def exec_process(
     opts: RuntimeOptions,
     container_id: str,
@@ -125,6 +137,7 @@ def exec_process(
     config: dict[str, Any] = record.get("config") or {}
     linux: dict[str, Any] = config.get("linux") or {}
     namespaces = [ns["type"] for ns in linux.get("namespaces") or []]
+    check_process(process, linux)
     seccomp = None
     if linux.get("seccomp"):
         from pyoci.seccomp.cache import compile_cached

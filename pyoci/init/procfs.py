@@ -29,6 +29,7 @@ import os
 from pyoci import native
 from pyoci.errors import SetupError
 from pyoci.native import consts as c
+from pyoci.spec.sysctl import BadSysctl, proc_path  # the init writes after pivot_root
 
 _STRICT = c.RESOLVE_BENEATH | c.RESOLVE_NO_SYMLINKS | c.RESOLVE_NO_MAGICLINKS | c.RESOLVE_NO_XDEV
 PROC_ROOT_INO = 1
@@ -184,9 +185,16 @@ def root_changed() -> None:
 
 
 def write_sysctl(key: str, value: str, proc: ProcFS | None = None) -> None:
-    rel = "sys/" + key.replace(".", "/")
-    if not key or any(part in ("", ".", "..") for part in rel.split("/")):
-        raise SetupError(f"invalid sysctl key {key!r}")
+    """Write one linux.sysctl key (dotted or slash form, see ``pyoci.spec.sysctl``).
+
+    Which keys a container may set is decided at create (``spec.semantic``);
+    here the name is parsed again, so that it can only name a file below
+    ``sys/`` of the handle.
+    """
+    try:
+        rel = proc_path(key)
+    except BadSysctl as exc:
+        raise SetupError(f'sysctl "{key}" is not a valid name: {exc}') from None
     (proc or handle()).write(rel, value)
 
 

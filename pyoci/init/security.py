@@ -145,7 +145,15 @@ def drop_bounding(plan: CapabilityPlan) -> None:
 
 
 def switch_user(uid: int, gid: int, additional_gids: list[int], setgroups_allowed: bool) -> None:
-    """setgroups/setresgid/setresuid keeping permitted caps across the uid change."""
+    """setgroups/setresgid/setresuid keeping permitted caps across the uid change.
+
+    An id of 4294967295 ((uid_t)-1) would make setresuid/setresgid a no-op (the
+    process would stay root): refused here too (create and exec check first),
+    and the ids are read back after the switch.
+    """
+    for name, value in (("uid", uid), ("gid", gid), *(("gid", g) for g in additional_gids)):
+        if not 0 <= value < 0xFFFFFFFF:
+            raise SetupError(f"switch to user {uid}:{gid}: {name} {value} is not a valid id")
     native.prctl(c.PR_SET_KEEPCAPS, 1)
     try:
         if setgroups_allowed:
@@ -156,8 +164,11 @@ def switch_user(uid: int, gid: int, additional_gids: list[int], setgroups_allowe
             )
         os.setresgid(gid, gid, gid)
         os.setresuid(uid, uid, uid)
-    except OSError as exc:
-        raise SetupError(f"switch to user {uid}:{gid}: {exc.strerror}") from None
+    except (OSError, OverflowError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else str(exc)
+        raise SetupError(f"switch to user {uid}:{gid}: {why}") from None
+    if os.getresuid() != (uid, uid, uid) or os.getresgid() != (gid, gid, gid):
+        raise SetupError(f"switch to user {uid}:{gid}: the ids did not change")
     native.prctl(c.PR_SET_KEEPCAPS, 0)
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 
 from pyoci import native
-from pyoci.errors import PyociError
+from pyoci.errors import PyociError, SetupError
 from pyoci.init import security
 from pyoci.init.mountplan import plan_mounts
 from pyoci.native import consts as c
@@ -269,8 +269,8 @@ def _init(plan: LaunchPlan, sock: SyncSocket, fifo_fd: int) -> None:
 
     if own_mounts:
         builder.pivot(plan.no_pivot)
-    for key, value in (linux.get("sysctl") or {}).items():
-        procfs.write_sysctl(key, value)
+    if linux.get("sysctl"):
+        _write_sysctls(plan, linux["sysctl"])
     if own_mounts:
         builder.finalize()
     else:
@@ -338,6 +338,28 @@ def _init(plan: LaunchPlan, sock: SyncSocket, fifo_fd: int) -> None:
         _report_after_ready(exc, start_fd)
 
 
+
+
+def _write_sysctls(plan: LaunchPlan, sysctls: dict[str, str]) -> None:
+    """linux.sysctl, through our private procfs.  create allowed only keys of a
+    namespace the container owns (spec.semantic); checked again here, where the
+    namespaces exist: the one a key belongs to must not be the runtime's."""
+    from pyoci.init import procfs
+    from pyoci.spec.sysctl import NS_FILES, BadSysctl, namespace_of
+
+    proc = procfs.handle()
+    pid = proc.self_pid()
+    for key, value in sysctls.items():
+        try:
+            kind = namespace_of(key)
+        except BadSysctl as exc:
+            raise SetupError(f'sysctl "{key}" is not a valid name: {exc}') from None
+        if kind is None:
+            raise SetupError(f'sysctl "{key}" is not in a separate kernel namespace')
+        st = os.stat(f"{pid}/ns/{NS_FILES[kind]}", dir_fd=proc.fd)
+        if (st.st_dev, st.st_ino) == plan.runtime_ns.get(kind):
+            raise SetupError(f'sysctl "{key}": the {kind} namespace is the runtime\'s own')
+        procfs.write_sysctl(key, value, proc)
 
 
 def _wait_to_be_killed() -> NoReturn:

@@ -24,6 +24,7 @@ class LaunchPlan:
         "preserve_fds",
         "rootfs",
         "rootless",
+        "runtime_ns",
         "seccomp",
         "state_dir",
         "tty_fd",
@@ -64,6 +65,8 @@ class LaunchPlan:
         self.close_in_child: list[int] = []
         # idmapped trees stage 1 prepared: {index in mounts: detached tree fd}
         self.mount_fds: dict[int, int] = {}
+        # the runtime's own namespaces, {kind: (dev, ino)}: no sysctl is written there
+        self.runtime_ns: dict[str, tuple[int, int]] = {}
 
     @property
     def linux(self) -> dict[str, Any]:

@@ -9,10 +9,12 @@ same shape as the schema's::
     config.json: linux.namespaces: namespace type "pid" listed twice
 
 The checks are pure: they read the document and, for ``root.path``, ask
-``os.path`` whether the directory exists.  They tolerate a document that failed
-the schema (wrongly typed parts are skipped), but are meant to run after it.
-``config_warnings`` reports the SHOULD-level findings a runtime logs but
-accepts.
+``os.path`` whether the directory exists, and for a joined namespace that a
+sysctl, hostname or netDevices would change, stat its path to tell the runtime's
+own (``pyoci.spec.sysctl.is_runtime_ns``).  They
+tolerate a document that failed the schema (wrongly typed parts are
+skipped), but are meant to run after it.  ``config_warnings`` reports the
+SHOULD-level findings a runtime logs but accepts.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from pyoci.spec.semver import semver_key
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping, Sequence
+    from collections.abc import Callable, Iterator, Mapping, Sequence
     from typing import Any
 
     Path = Sequence[str | int]
@@ -58,26 +60,33 @@ UINT32_LIMIT = 1 << 32
 NSEC_PER_SEC = 1_000_000_000
 
 
-def check_config(doc: dict[str, Any], bundle: str, source: str = "config.json") -> list[str]:
+def check_config(
+    doc: dict[str, Any],
+    bundle: str,
+    source: str = "config.json",
+    is_runtime_ns: Callable[[str, str], bool] | None = None,
+) -> list[str]:
     """Problems of *doc* (a config.json that passed the schema) for a Linux container.
 
     *bundle* is the bundle directory, against which a relative ``root.path``
-    is resolved.
+    is resolved.  *is_runtime_ns* (default: ``sysctl.is_runtime_ns``) says
+    whether a joined namespace path is the runtime's own.
     """
     report = _Report(source)
     linux = _obj(doc.get("linux"))
     namespaces = _Namespaces(report, linux.get("namespaces"))
     _check_version(report, doc.get("ociVersion"))
     _check_root(report, doc, bundle)
-    _check_process(report, doc)
+    _check_process(report, doc, linux, namespaces)
     _check_hooks(report, _obj(doc.get("hooks")))
     _check_mounts(report, doc.get("mounts"), namespaces)
-    _check_hostnames(report, doc, namespaces)
+    _check_hostnames(report, doc, namespaces, is_runtime_ns)
     _check_user_namespace(report, linux, namespaces)
     _check_time_namespace(report, linux, namespaces)
+    _check_sysctl(report, linux.get("sysctl"), namespaces, is_runtime_ns)
     _check_devices(report, linux.get("devices"))
     _check_paths(report, linux)
-    _check_net_devices(report, linux.get("netDevices"), namespaces)
+    _check_net_devices(report, linux.get("netDevices"), namespaces, is_runtime_ns)
     _check_resources(report, _obj(linux.get("resources")))
     _check_seccomp(report, linux.get("seccomp"))
     _check_memory_policy(report, linux.get("memoryPolicy"))
@@ -151,11 +160,12 @@ class _Report:
 class _Namespaces:
     """linux.namespaces by type: ``new`` (no path), ``joined`` (path) or absent."""
 
-    __slots__ = ("joined", "new")
+    __slots__ = ("joined", "new", "paths")
 
     def __init__(self, report: _Report, entries: object) -> None:
         self.new: set[str] = set()
         self.joined: set[str] = set()
+        self.paths: dict[str, str] = {}  # joined type -> path
         seen: set[str] = set()
         for i, ns in _items(entries):
             kind = ns.get("type")
@@ -168,6 +178,7 @@ class _Namespaces:
             path = ns.get("path")
             if isinstance(path, str) and path:
                 self.joined.add(kind)
+                self.paths[kind] = path
                 if not path.startswith("/"):
                     report.add(("linux", "namespaces", i, "path"), _not_absolute(path))
             else:
@@ -242,7 +253,9 @@ def _check_root(report: _Report, doc: Mapping[str, Any], bundle: str) -> None:
         report.add(("root", "path"), f"directory {_q(path)} does not exist")
 
 
-def _check_process(report: _Report, doc: Mapping[str, Any]) -> None:
+def _check_process(
+    report: _Report, doc: Mapping[str, Any], linux: Mapping[str, Any], namespaces: _Namespaces
+) -> None:
     if "process" not in doc:
         # config.md: REQUIRED only when start is called: create accepts it (the
         # init waits without a process) and start refuses it (runtime.md start).
@@ -258,6 +271,9 @@ def _check_process(report: _Report, doc: Mapping[str, Any]) -> None:
         for field in ("uid", "gid"):
             if field not in user:
                 report.add(("process", "user", field), "required on Linux but missing")
+    # the mappings of a new user namespace (a joined one's are not in the config)
+    mappings = linux if "user" in namespaces.new else {}
+    report.lines += process_problems(process, mappings, report.source, ("process",))
     seen: dict[str, int] = {}
     for i, rlimit in _items(process.get("rlimits")):
         kind = rlimit.get("type")
@@ -282,6 +298,71 @@ def _check_process(report: _Report, doc: Mapping[str, Any]) -> None:
     affinity = _obj(process.get("execCPUAffinity"))
     for field in ("initial", "final"):
         _check_cpu_list(report, ("process", "execCPUAffinity", field), affinity.get(field))
+
+
+def process_problems(
+    process: Mapping[str, Any],
+    mappings: Mapping[str, Any],
+    source: str,
+    where: Sequence[str | int] = (),
+) -> list[str]:
+    """What the kernel would misread in a process's user and env (create and exec).
+
+    An id of 4294967295 is (uid_t)-1, which setresuid/setresgid read as
+    "leave unchanged": the process would keep the runtime's root.  With a new
+    user namespace (*mappings*: its linux.uidMappings and gidMappings), every
+    id must be mapped.  Env entries must be ``NAME=value`` (execve passes them
+    as they are; runc rejects the rest).  *where*: the path of the process in
+    the document, for the messages.
+    """
+    report = _Report(source)
+    user = _obj(process.get("user"))
+    for field, kind in (("uid", "uidMappings"), ("gid", "gidMappings")):
+        _check_id(report, (*where, "user", field), user.get(field), mappings.get(kind), kind)
+    gids = user.get("additionalGids")
+    for i, gid in enumerate(gids if isinstance(gids, list) else ()):
+        _check_id(
+            report,
+            (*where, "user", "additionalGids", i),
+            gid,
+            mappings.get("gidMappings"),
+            "gidMappings",
+        )
+    env = process.get("env")
+    for i, entry in enumerate(env if isinstance(env, list) else ()):
+        if not isinstance(entry, str):
+            continue
+        name, eq, _value = entry.partition("=")
+        problem = ""
+        if not eq:
+            problem = "has no '=' (want NAME=value)"
+        elif not name:
+            problem = "has an empty name (want NAME=value)"
+        elif "\0" in entry:
+            problem = "contains a NUL byte"
+        if problem:
+            report.add((*where, "env", i), f"{_q(entry)} {problem}")
+    return report.lines
+
+
+MAX_ID = UINT32_LIMIT - 2  # (uid_t)-1 is "unchanged" to setresuid
+
+
+def _check_id(report: _Report, path: Path, value: object, mappings: object, field: str) -> None:
+    number = _int(value)
+    if number is None:
+        return
+    if not 0 <= number <= MAX_ID:
+        report.add(path, f"{number} is not a valid id (0..{MAX_ID})")
+        return
+    ranges = []
+    for _i, entry in _items(mappings):
+        inside, size = _int(entry.get("containerID")), _int(entry.get("size"))
+        if inside is not None and size is not None and size > 0:
+            ranges.append((inside, size))
+    if not ranges or any(inside <= number < inside + size for inside, size in ranges):
+        return  # (no valid mapping: reported as such)
+    report.add(path, f"{number} is not mapped in the user namespace (linux.{field})")
 
 
 def _check_range(report: _Report, path: Path, value: object, low: int, high: int) -> None:
@@ -352,14 +433,44 @@ def _overlap(a: int, b: int, a_size: int, b_size: int) -> bool:
     return a < b + b_size and b < a + a_size
 
 
-def _check_hostnames(report: _Report, doc: Mapping[str, Any], namespaces: _Namespaces) -> None:
+def _check_hostnames(
+    report: _Report,
+    doc: Mapping[str, Any],
+    namespaces: _Namespaces,
+    is_runtime_ns: Callable[[str, str], bool] | None,
+) -> None:
     # Without a UTS namespace of its own the container would rename the host:
-    # runc and crun refuse, and so do we.
-    if namespaces.has("uts"):
-        return
+    # runc and crun refuse, and so do we (and, unlike runc 1.1.5, when the
+    # namespace it joins is the runtime's own).
     for field in ("hostname", "domainname"):
-        if doc.get(field):
+        if not doc.get(field):
+            continue
+        if not namespaces.has("uts"):
             report.add((field,), "setting it needs a uts namespace")
+        else:
+            _not_the_runtimes(report, (field,), namespaces, "uts", is_runtime_ns)
+
+
+def _not_the_runtimes(
+    report: _Report,
+    where: Path,
+    namespaces: _Namespaces,
+    kind: str,
+    is_runtime_ns: Callable[[str, str], bool] | None,
+) -> None:
+    """Report at *where* if the joined *kind* namespace is the runtime's own."""
+    path = namespaces.paths.get(kind)
+    if path is None:
+        return
+    from pyoci.spec import sysctl as sysctls
+
+    try:
+        if not (is_runtime_ns or sysctls.is_runtime_ns)(kind, path):
+            return
+        problem = f"the {kind} namespace {_q(path)} is the runtime's own: it would change the host"
+    except OSError as exc:
+        problem = f"cannot check {kind} namespace {_q(path)}: {exc.strerror}"
+    report.add(where, problem)
 
 
 def _check_user_namespace(
@@ -399,6 +510,24 @@ def _check_time_namespace(
             )
 
 
+def _check_sysctl(
+    report: _Report,
+    sysctl: object,
+    namespaces: _Namespaces,
+    is_runtime_ns: Callable[[str, str], bool] | None,
+) -> None:
+    """Only sysctls of a namespace the container owns: the rest are the host's."""
+    if not isinstance(sysctl, dict) or not sysctl:
+        return
+    from pyoci.spec import sysctl as sysctls
+
+    check = is_runtime_ns or sysctls.is_runtime_ns
+    for key in sysctl:
+        problem = sysctls.problem(key, namespaces.new, namespaces.paths, check)
+        if problem:
+            report.add(("linux", "sysctl"), problem)
+
+
 def _check_devices(report: _Report, devices: object) -> None:
     by_path: dict[str, tuple[int, tuple[object, object, object]]] = {}
     for i, device in _items(devices):
@@ -425,11 +554,18 @@ def _check_paths(report: _Report, linux: Mapping[str, Any]) -> None:
                 report.add(("linux", field, i), _not_absolute(path))
 
 
-def _check_net_devices(report: _Report, devices: object, namespaces: _Namespaces) -> None:
+def _check_net_devices(
+    report: _Report,
+    devices: object,
+    namespaces: _Namespaces,
+    is_runtime_ns: Callable[[str, str], bool] | None,
+) -> None:
     if not isinstance(devices, dict) or not devices:
         return
     if not namespaces.has("network"):
         report.add(("linux", "netDevices"), "moving devices needs a network namespace")
+    else:  # a "move" within the host's namespace would rename the host's device
+        _not_the_runtimes(report, ("linux", "netDevices"), namespaces, "network", is_runtime_ns)
     targets: dict[str, str] = {}
     for host_name, entry in devices.items():
         problem = _bad_interface_name(host_name)

@@ -255,7 +255,15 @@ def test_sysctl_written_beneath_the_handle(tmp_path: Path, handles: list[ProcFS]
     assert (proc / "sys/net/ipv4/ip_forward").read_text() == "1"
 
 
-@pytest.mark.parametrize("key", ["", "net..ipv4", "../x", "net.ipv4/../../x"])
+def test_sysctl_slash_form_names_the_same_file(tmp_path: Path, handles: list[ProcFS]) -> None:
+    proc = make_proc(tmp_path)
+    procfs.write_sysctl("net/ipv4/ip_forward", "0", fake(proc, handles))
+    assert (proc / "sys/net/ipv4/ip_forward").read_text() == "0"
+
+
+@pytest.mark.parametrize(
+    "key", ["", "net..ipv4", "../x", "net.ipv4/../../x", "net/../vm/swappiness", "net\0x"]
+)
 def test_bad_sysctl_keys(tmp_path: Path, handles: list[ProcFS], key: str) -> None:
     with pytest.raises(SetupError):
         procfs.write_sysctl(key, "1", fake(make_proc(tmp_path), handles))

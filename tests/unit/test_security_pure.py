@@ -263,3 +263,27 @@ def test_permitted_of_self_is_what_capget_says(tmp_path: Path) -> None:
     status.write_text("Name:\tx\n")
     with pytest.raises(OSError):
         permitted_of_self(str(status))
+
+
+# ------------------------------------------------------------------ user switch
+
+
+@pytest.mark.parametrize(
+    ("uid", "gid", "groups", "words"),
+    [
+        (0xFFFFFFFF, 0, [], "uid 4294967295 is not a valid id"),
+        (0, 0xFFFFFFFF, [], "gid 4294967295 is not a valid id"),
+        (0, 0, [1, 0xFFFFFFFF], "gid 4294967295 is not a valid id"),
+        (-1, 0, [], "uid -1 is not a valid id"),
+        (1 << 32, 0, [], "uid 4294967296 is not a valid id"),
+    ],
+)
+def test_switch_user_refuses_ids_setresuid_would_ignore(
+    uid: int, gid: int, groups: list[int], words: str
+) -> None:
+    """(uid_t)-1 makes setresuid a no-op: refused before any syscall (the caller's
+    ids are untouched), whatever create and exec checked before."""
+    before = os.getresuid(), os.getresgid(), os.getgroups()
+    with pytest.raises(SetupError, match=words):
+        security.switch_user(uid, gid, groups, True)
+    assert (os.getresuid(), os.getresgid(), os.getgroups()) == before

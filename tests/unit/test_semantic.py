@@ -72,6 +72,7 @@ USER_MAPS = {
     "gidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}],
 }
 OK: list[str] = []
+NO_HOSTNAME: Change = lambda d: d.pop("hostname")  # noqa: E731
 
 
 def test_runc_spec_has_no_problems(bundle: str) -> None:
@@ -211,7 +212,9 @@ CASES: list[tuple[str, Change, list[str]]] = [
     ("domainname-without-uts", both(namespaces("pid"), lambda d: d.update(domainname="x.test",
                                                                            hostname="")),
      ["config.json: domainname: setting it needs a uts namespace"]),
-    ("hostname-joined-uts", namespaces({"type": "uts", "path": "/proc/1/ns/uts"}), OK),
+    # a joined uts namespace that is not the runtime's (any file but our own
+    # /proc/self/ns/uts compares as another namespace here)
+    ("hostname-joined-uts", namespaces({"type": "uts", "path": os.path.abspath(__file__)}), OK),
     # user namespace and its mappings
     ("user-namespace-without-maps", lambda d: d["linux"]["namespaces"].append({"type": "user"}),
      ["config.json: linux.uidMappings: required with a new user namespace but missing",
@@ -340,6 +343,83 @@ CASES: list[tuple[str, Change, list[str]]] = [
      ['config.json: linux.intelRdt.closID: "../x" is not a directory name in the resctrl '
       "filesystem"]),
     ("clos-default", linux(intelRdt={"closID": "/"}), OK),
+    # linux.sysctl: only keys of a namespace the container owns (issue 12); in the
+    # cases without a uts namespace, no hostname either
+    ("sysctl-owned", linux(sysctl={"net.ipv4.ip_forward": "1", "net/core/somaxconn": "9",
+                                   "kernel.shmmax": "1", "fs.mqueue.msg_max": "1",
+                                   "kernel.domainname": "x"}), OK),
+    ("sysctl-vm", linux(sysctl={"vm.swappiness": "1"}),
+     ['config.json: linux.sysctl: sysctl "vm.swappiness" is not in a separate kernel '
+      "namespace"]),
+    ("sysctl-net-without-netns", both(NO_HOSTNAME, namespaces("pid", "mount"),
+                                      linux(sysctl={"net.ipv4.ip_forward": "1"})),
+     ['config.json: linux.sysctl: sysctl "net.ipv4.ip_forward" not allowed in host network '
+      "namespace"]),
+    ("sysctl-net-in-the-runtimes-netns", both(
+        NO_HOSTNAME, namespaces("pid", "mount", {"type": "network", "path": "/proc/self/ns/net"}),
+        linux(sysctl={"net.ipv4.ip_forward": "1"})),
+     ['config.json: linux.sysctl: sysctl "net.ipv4.ip_forward" not allowed in host network '
+      'namespace ("/proc/self/ns/net" is the runtime\'s own)']),
+    ("sysctl-ipc-without-ipcns", both(NO_HOSTNAME, namespaces("pid", "mount", "network"),
+                                      linux(sysctl={"kernel.msgmax": "1"})),
+     ['config.json: linux.sysctl: sysctl "kernel.msgmax" is not allowed in the hosts ipc '
+      "namespace"]),
+    ("sysctl-uts-without-utsns", both(NO_HOSTNAME, namespaces("pid", "mount"),
+                                      linux(sysctl={"kernel.domainname": "x"})),
+     ['config.json: linux.sysctl: sysctl "kernel.domainname" is not allowed in the hosts uts '
+      "namespace"]),
+    ("sysctl-malformed", linux(sysctl={"net/../vm/swappiness": "1"}),
+     ['config.json: linux.sysctl: sysctl "net/../vm/swappiness" is not a valid name: has an '
+      "empty, '.' or '..' component (separators are '.' or '/')"]),
+    # the same class: hostname and netDevices in a joined namespace that is the runtime's
+    ("hostname-in-the-runtimes-uts", namespaces(
+        "pid", "mount", {"type": "uts", "path": "/proc/self/ns/uts"}),
+     ['config.json: hostname: the uts namespace "/proc/self/ns/uts" is the runtime\'s own: '
+      "it would change the host"]),
+    ("netdevices-in-the-runtimes-netns", both(
+        namespaces("pid", "mount", "uts", {"type": "network", "path": "/proc/self/ns/net"}),
+        linux(netDevices={"eth1": {}})),
+     ['config.json: linux.netDevices: the network namespace "/proc/self/ns/net" is the '
+      "runtime's own: it would change the host"]),
+    # process.user: (uid_t)-1 is "unchanged" to setresuid; ids must be mapped
+    ("uid-minus-one", process(user={"uid": 4294967295, "gid": 0}),
+     ["config.json: process.user.uid: 4294967295 is not a valid id (0..4294967294)"]),
+    ("gid-minus-one", process(user={"uid": 0, "gid": 4294967295}),
+     ["config.json: process.user.gid: 4294967295 is not a valid id (0..4294967294)"]),
+    ("additional-gid-minus-one", process(user={"uid": 0, "gid": 0,
+                                               "additionalGids": [1, 4294967295]}),
+     ["config.json: process.user.additionalGids[1]: 4294967295 is not a valid id "
+      "(0..4294967294)"]),
+    ("negative-uid", process(user={"uid": -1, "gid": 0}),
+     ["config.json: process.user.uid: -1 is not a valid id (0..4294967294)"]),
+    ("largest-id", process(user={"uid": 4294967294, "gid": 4294967294}), OK),
+    ("uid-unmapped", both(lambda d: d["linux"]["namespaces"].append({"type": "user"}),
+                          linux(**USER_MAPS), process(user={"uid": 1, "gid": 0,
+                                                            "additionalGids": [0, 2]})),
+     ["config.json: process.user.uid: 1 is not mapped in the user namespace "
+      "(linux.uidMappings)",
+      "config.json: process.user.additionalGids[1]: 2 is not mapped in the user namespace "
+      "(linux.gidMappings)"]),
+    ("gid-unmapped", both(lambda d: d["linux"]["namespaces"].append({"type": "user"}),
+                          linux(**USER_MAPS), process(user={"uid": 0, "gid": 1000})),
+     ["config.json: process.user.gid: 1000 is not mapped in the user namespace "
+      "(linux.gidMappings)"]),
+    ("ids-mapped", both(lambda d: d["linux"]["namespaces"].append({"type": "user"}),
+                        linux(uidMappings=[{"containerID": 0, "hostID": 1000, "size": 1},
+                                           {"containerID": 5, "hostID": 2000, "size": 10}],
+                              gidMappings=USER_MAPS["gidMappings"]),
+                        process(user={"uid": 14, "gid": 0, "additionalGids": [0]})), OK),
+    ("ids-of-a-joined-userns", both(
+        lambda d: d["linux"]["namespaces"].append({"type": "user", "path": "/proc/1/ns/user"}),
+        process(user={"uid": 12345, "gid": 12345})), OK),
+    # process.env: NAME=value, as runc
+    ("env-without-equals", process(env=["PATH=/bin", "FOO"]),
+     ['config.json: process.env[1]: "FOO" has no \'=\' (want NAME=value)']),
+    ("env-empty-name", process(env=["=x"]),
+     ['config.json: process.env[0]: "=x" has an empty name (want NAME=value)']),
+    ("env-nul", process(env=["A=b\0c"]),
+     ['config.json: process.env[0]: "A=b\0c" contains a NUL byte']),
+    ("env-empty-value", process(env=["A=", "B==", "C=x=y"]), OK),
 ]  # fmt: skip
 
 
