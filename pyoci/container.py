@@ -120,13 +120,24 @@ def create(
     check_intel_rdt(config)
     for warning in _config_warnings(config):
         log.warning(warning)
+    from pyoci.cgroups.manager import manager_for_create
+
     store = StateStore(opts.root)
     job = _Creation(opts, container_id)
     job.config = config
+    linux: dict[str, Any] = config.get("linux") or {}
+    cgroup = manager_for_create(
+        container_id,
+        linux.get("cgroupsPath"),
+        systemd=opts.systemd_cgroup,
+        rootless=opts.rootless,
+        resources=linux.get("resources"),
+    )
     job.cdir = store.new(container_id)
     try:
         state = _create(
             job,
+            cgroup,
             config,
             bundle_abs,
             rootfs,
@@ -205,6 +216,7 @@ def _check_rootless_config(config: dict[str, Any]) -> None:
 
 def _create(
     job: _Creation,
+    cgroup: CgroupManager | None,
     config: dict[str, Any],
     bundle: str,
     rootfs: str,
@@ -239,7 +251,13 @@ def _create(
         "creatorStartTime": process_start_time(me),
         "rootless": job.opts.rootless,
     }
+    if cgroup is not None:
+        cgroup.plan()
+        record["cgroup"] = cgroup.record()
     job.record = record
+    # Before anything else exists: a create killed from here on leaves a record
+    # naming all it may have made (its cgroups, itself as the creator: once it
+    # is gone, the status is stopped and delete removes everything).
     cdir.write(record)
     posix.mkfifo(cdir.fifo_path, 0o622)
     posix.chmod(cdir.fifo_path, 0o622)
@@ -251,21 +269,13 @@ def _create(
         root_uid, root_gid = _host_root_ids(linux)
         posix.chown(cdir.fifo_path, root_uid, root_gid)
 
-    from pyoci.cgroups.manager import manager_for_create
-
-    resources = linux.get("resources")
-    job.cgroup = manager_for_create(
-        job.id,
-        linux.get("cgroupsPath"),
-        systemd=job.opts.systemd_cgroup,
-        rootless=job.opts.rootless,
-        resources=resources,
-    )
-    if job.cgroup is not None:
-        job.cgroup.create()
-        record["cgroup"] = job.cgroup.record()
-        # a create killed from here on leaves a record that delete can clean up
-        cdir.write(record)
+    if cgroup is not None:
+        planned = list(record["cgroup"]["owned"])
+        cgroup.create()  # (undoes itself if it fails)
+        job.cgroup = cgroup
+        record["cgroup"] = cgroup.record()
+        if not set(record["cgroup"]["owned"]) <= set(planned):
+            cdir.write(record)  # a parent re-made after a concurrent removal
 
     seccomp = None
     if linux.get("seccomp"):
@@ -324,7 +334,7 @@ def _create(
                 child_sock.send(sync.ERROR, f"stage 1: {type(exc).__name__}: {exc}")
             finally:
                 posix._exit(1)
-        stage1(plan, child_sock)
+        stage1(plan, child_sock, me)
     job.stage1_pid = pid
     child_sock.close()
     if console_fd >= 0:
@@ -390,6 +400,10 @@ def _drive_children(
             job.stage1_pid = 0
             record["pid"] = job.init_pid
             record["pidStartTime"] = process_start_time(job.init_pid)
+            if job.cgroup is None and job.cdir is not None:
+                # no cgroup to find it by: a create killed from here on leaves
+                # its init's pid for delete
+                job.cdir.write(record)
             if linux.get("netDevices"):
                 from pyoci.netdevices import move_devices
 
