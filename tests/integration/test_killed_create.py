@@ -10,7 +10,7 @@ id is created (and cleaned) again at once.
 
 Runs on this hybrid host and in the pure cgroup v2 guest (tools/cgroup-guests.sh); the
 sweep has fewer steps where a create is slow (the guest), to stay within a budget
-(PYOCI_KILL_SWEEP_SECONDS, default 10 per sweep).
+(PYOCI_KILL_SWEEP_SECONDS, default 8 per sweep).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from helpers import RuntimeCLI, wait_for
 
 pytestmark = pytest.mark.root
 
-BUDGET = float(os.environ.get("PYOCI_KILL_SWEEP_SECONDS", "10"))
+BUDGET = float(os.environ.get("PYOCI_KILL_SWEEP_SECONDS", "8"))
 
 
 def _cgroup_mounts() -> list[str]:
@@ -136,21 +136,15 @@ class Killer:
         self.clean(what + ", then created again")
 
 
-def _measure(rt: RuntimeCLI, bundle: Path, cid: str) -> float:
-    """How long one create takes here (the sweep spans it)."""
-    best = 1e9
-    for _ in range(2):
-        start = time.monotonic()
-        rt("create", "--bundle", str(bundle), cid, check=True)
-        best = min(best, time.monotonic() - start)
-        rt("delete", "--force", cid, check=True)
-    return best
-
-
-def _delays(duration: float, per_step: float) -> list[float]:
-    """From 0 to a bit past ``duration``, as many steps as the budget allows (4..24)."""
+def _sweep(duration: float, step: Callable[[float], None]) -> None:
+    """Run ``step(delay)`` for delays from 0 to a bit past ``duration``, as many as
+    the budget allows (4..24), timed on a first step at half the duration."""
+    start = time.monotonic()
+    step(duration / 2)
+    per_step = time.monotonic() - start
     steps = max(4, min(24, int(BUDGET / per_step)))
-    return [duration * 1.1 * i / (steps - 1) for i in range(steps)]
+    for i in range(steps):
+        step(duration * 1.1 * i / (steps - 1))
 
 
 def _sh_hook(marker: str, script: str) -> dict[str, Any]:
@@ -167,15 +161,20 @@ def killer(pyoci: RuntimeCLI, bundle_factory: Any, workdir: Path) -> Killer:
 @pytest.mark.parametrize("verb", ["create", "run"])
 def test_killed_at_any_instant_is_cleanable(killer: Killer, verb: str) -> None:
     args = ["create"] if verb == "create" else ["run", "--detach"]
-    duration = _measure(killer.rt, killer.bundle, killer.cid)
+    start = time.monotonic()
+    killer.recreate(f"{verb}: a first create")  # and how long one takes here
+    duration = time.monotonic() - start
     outcomes = []
-    for delay in _delays(duration, per_step=4 * duration + 0.15):
+
+    def step(delay: float) -> None:
         proc = killer.spawn(*args, "--bundle", str(killer.bundle), killer.cid)
         what = f"{verb} killed after {delay * 1000:.0f} ms"
         outcomes.append(killer.kill(proc, delay))
         killer.check_state()
         killer.clean(what)
         killer.recreate(what)
+
+    _sweep(duration * 0.8, step)  # (of which a delete is about a fifth)
     # the sweep really killed it midway (and, last, let one finish)
     assert "killed" in outcomes, outcomes
 
@@ -185,7 +184,8 @@ def test_killed_delete_is_cleanable(killer: Killer) -> None:
     start = time.monotonic()
     killer.clean("a delete")
     duration = time.monotonic() - start
-    for delay in _delays(duration, per_step=3 * duration + 0.3):
+
+    def step(delay: float) -> None:
         killer.rt("run", "--detach", "--bundle", str(killer.bundle), killer.cid, check=True)
         proc = killer.spawn("delete", "--force", killer.cid)
         what = f"delete killed after {delay * 1000:.0f} ms"
@@ -193,6 +193,8 @@ def test_killed_delete_is_cleanable(killer: Killer) -> None:
         killer.check_state()
         killer.clean(what)
         killer.recreate(what)
+
+    _sweep(duration, step)
 
 
 @pytest.mark.parametrize(
