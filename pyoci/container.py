@@ -279,9 +279,9 @@ def _create(
 
     seccomp = None
     if linux.get("seccomp"):
-        from pyoci.seccomp.cache import compile_cached
+        from pyoci.seccomp.cache import compile_cached, default_dir
 
-        seccomp = compile_cached(linux["seccomp"], f"{job.opts.root}/.cache/seccomp")
+        seccomp = compile_cached(linux["seccomp"], default_dir())  # never under --root
 
     terminal = bool((config.get("process") or {}).get("terminal"))
     console_fd = -1
