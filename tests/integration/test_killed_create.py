@@ -120,7 +120,7 @@ class Killer:
 
     def clean(self, what: str) -> None:
         res = self.rt("delete", "--force", self.cid)
-        assert res.code == 0, (what, res)
+        assert res.code == 0 and not res.err, (what, res)  # not even a warning
         self.assert_gone(what)
 
     def assert_gone(self, what: str) -> None:
