@@ -30,6 +30,7 @@ from helpers import RuntimeCLI, wait_for
 pytestmark = pytest.mark.root
 
 BUDGET = float(os.environ.get("PYOCI_KILL_SWEEP_SECONDS", "7"))
+SLOW = 300  # seconds a command may take (a create in the emulated v1 guest: over 30)
 
 
 def _cgroup_mounts() -> list[str]:
@@ -108,7 +109,7 @@ class Killer:
 
     def check_state(self) -> None:
         """``state`` of what the kill left: one sane answer, never a crash."""
-        res = self.rt("state", self.cid)
+        res = self.rt("state", self.cid, timeout=SLOW)
         if res.code == 0:
             doc = json.loads(res.out)
             # paused: a delete killed while the v1 freezer held the processes
@@ -116,11 +117,11 @@ class Killer:
             assert doc["id"] == self.cid and doc["status"] in sane, doc
         else:
             assert "does not exist" in res.err and len(res.err.strip().splitlines()) == 1, res
-        listed = self.rt("list", "-q")
+        listed = self.rt("list", "-q", timeout=SLOW)
         assert listed.code == 0, listed
 
     def clean(self, what: str) -> None:
-        res = self.rt("delete", "--force", self.cid)
+        res = self.rt("delete", "--force", self.cid, timeout=SLOW)
         assert res.code == 0 and not res.err, (what, res)  # not even a warning
         self.assert_gone(what)
 
@@ -134,7 +135,7 @@ class Killer:
 
     def recreate(self, what: str) -> None:
         """The same id at once: created, then cleaned again."""
-        res = self.rt("create", "--bundle", str(self.bundle), self.cid)
+        res = self.rt("create", "--bundle", str(self.bundle), self.cid, timeout=SLOW)
         assert res.code == 0, (what, res)
         self.clean(what + ", then created again")
 
@@ -186,13 +187,13 @@ def test_killed_at_any_instant_is_cleanable(killer: Killer, verb: str) -> None:
 
 
 def test_killed_delete_is_cleanable(killer: Killer) -> None:
-    killer.rt("run", "--detach", "--bundle", str(killer.bundle), killer.cid, check=True)
+    killer.rt("run", "-d", "-b", str(killer.bundle), killer.cid, check=True, timeout=SLOW)
     start = time.monotonic()
     killer.clean("a delete")
     duration = time.monotonic() - start
 
     def step(delay: float) -> None:
-        killer.rt("run", "--detach", "--bundle", str(killer.bundle), killer.cid, check=True)
+        killer.rt("run", "-d", "-b", str(killer.bundle), killer.cid, check=True, timeout=SLOW)
         proc = killer.spawn("delete", "--force", killer.cid)
         what = f"delete killed after {delay * 1000:.0f} ms"
         killer.kill(proc, delay)
@@ -259,20 +260,20 @@ def test_half_made_container_is_reported_and_removed(pyoci: RuntimeCLI,
     (pyoci.root / ".hidden").mkdir()  # not containers: never listed
     (pyoci.root / "file").write_text("")
     assert pyoci.state("half")["status"] == "stopped"
-    assert pyoci("list", "-q").out.split() == ["half"]
+    assert pyoci("list", "-q", timeout=SLOW).out.split() == ["half"]
     fd = os.open(pyoci.root / "half", os.O_RDONLY | os.O_DIRECTORY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)  # as a create between its mkdir and first write
         assert pyoci.state("half")["status"] == "creating"
-        res = pyoci("create", "--bundle", str(b.path), "half")
+        res = pyoci("create", "--bundle", str(b.path), "half", timeout=SLOW)
         assert res.code == 1 and "exists" in res.err, res
     finally:
         os.close(fd)
-    res = pyoci("kill", "half", "KILL")
+    res = pyoci("kill", "half", "KILL", timeout=SLOW)
     assert res.code == 1 and "not running" in res.err, res
-    pyoci("delete", "half", check=True)
+    pyoci("delete", "half", check=True, timeout=SLOW)
     assert sorted(os.listdir(pyoci.root)) == [".hidden", "file"]
-    pyoci("create", "--bundle", str(b.path), "half", check=True)
-    pyoci("delete", "--force", "half", check=True)
+    pyoci("create", "--bundle", str(b.path), "half", check=True, timeout=SLOW)
+    pyoci("delete", "--force", "half", check=True, timeout=SLOW)
     (pyoci.root / ".hidden").rmdir()
     (pyoci.root / "file").unlink()
