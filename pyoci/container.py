@@ -120,13 +120,25 @@ def create(
     check_intel_rdt(config)
     for warning in _config_warnings(config):
         log.warning(warning)
+    from pyoci.cgroups.manager import manager_for_create
+
     store = StateStore(opts.root)
     job = _Creation(opts, container_id)
     job.config = config
+    linux: dict[str, Any] = config.get("linux") or {}
+    cgroup = manager_for_create(
+        container_id,
+        linux.get("cgroupsPath"),
+        systemd=opts.systemd_cgroup,
+        rootless=opts.rootless,
+        resources=linux.get("resources"),
+        annotations=config.get("annotations"),
+    )
     job.cdir = store.new(container_id)
     try:
         state = _create(
             job,
+            cgroup,
             config,
             bundle_abs,
             rootfs,
@@ -205,6 +217,7 @@ def _check_rootless_config(config: dict[str, Any]) -> None:
 
 def _create(
     job: _Creation,
+    cgroup: CgroupManager | None,
     config: dict[str, Any],
     bundle: str,
     rootfs: str,
@@ -239,7 +252,13 @@ def _create(
         "creatorStartTime": process_start_time(me),
         "rootless": job.opts.rootless,
     }
+    if cgroup is not None:
+        cgroup.plan()
+        record["cgroup"] = cgroup.record()
     job.record = record
+    # Before anything else exists: a create killed from here on leaves a record
+    # naming all it may have made (its cgroups, itself as the creator: once it
+    # is gone, the status is stopped and delete removes everything).
     cdir.write(record)
     posix.mkfifo(cdir.fifo_path, 0o622)
     posix.chmod(cdir.fifo_path, 0o622)
@@ -251,28 +270,19 @@ def _create(
         root_uid, root_gid = _host_root_ids(linux)
         posix.chown(cdir.fifo_path, root_uid, root_gid)
 
-    from pyoci.cgroups.manager import manager_for_create
-
-    resources = linux.get("resources")
-    job.cgroup = manager_for_create(
-        job.id,
-        linux.get("cgroupsPath"),
-        systemd=job.opts.systemd_cgroup,
-        rootless=job.opts.rootless,
-        resources=resources,
-        annotations=config.get("annotations"),
-    )
-    if job.cgroup is not None:
-        job.cgroup.create()
-        record["cgroup"] = job.cgroup.record()
-        # a create killed from here on leaves a record that delete can clean up
-        cdir.write(record)
+    if cgroup is not None:
+        planned = _owned(record["cgroup"])
+        cgroup.create()  # (undoes itself if it fails)
+        job.cgroup = cgroup
+        record["cgroup"] = cgroup.record()
+        if not _owned(record["cgroup"]) <= planned:
+            cdir.write(record)  # a parent re-made after a concurrent removal
 
     seccomp = None
     if linux.get("seccomp"):
-        from pyoci.seccomp.cache import compile_cached
+        from pyoci.seccomp.cache import compile_cached, default_dir
 
-        seccomp = compile_cached(linux["seccomp"], f"{job.opts.root}/.cache/seccomp")
+        seccomp = compile_cached(linux["seccomp"], default_dir())  # never under --root
 
     terminal = bool((config.get("process") or {}).get("terminal"))
     console_fd = -1
@@ -329,7 +339,7 @@ def _create(
                 child_sock.send(sync.ERROR, f"stage 1: {type(exc).__name__}: {exc}")
             finally:
                 posix._exit(1)
-        stage1(plan, child_sock)
+        stage1(plan, child_sock, me)
     job.stage1_pid = pid
     child_sock.close()
     if console_fd >= 0:
@@ -347,7 +357,10 @@ def _create(
                 _raise_child_error(parent_sock)  # stage 1 failed and exited first
                 raise
             # the systemd driver knows its unit's directories once it started
+            # (and a killed create's delete then stops the unit: "started")
             record["cgroup"] = job.cgroup.record()
+            if record["cgroup"].get("driver") == "systemd":
+                cdir.write(record)
         new_userns = "user" in namespaces and namespaces["user"] is None
         if not new_userns:
             try:
@@ -367,6 +380,13 @@ def _create(
         _write_pid_file(pid_file, job.init_pid)
     cdir.unlock()
     return state_from_record(record, model.CREATED)
+
+
+def _owned(cgroup_record: dict[str, Any]) -> set[str]:
+    """The directories a cgroup record lets ``delete`` remove (the systemd
+    driver's cgroupfs part is nested in it)."""
+    fs = cgroup_record.get("fs", cgroup_record)
+    return set(fs.get("owned") or ())
 
 
 def _drive_children(
@@ -397,6 +417,10 @@ def _drive_children(
             job.stage1_pid = 0
             record["pid"] = job.init_pid
             record["pidStartTime"] = process_start_time(job.init_pid)
+            if job.cgroup is None and job.cdir is not None:
+                # no cgroup to find it by: a create killed from here on leaves
+                # its init's pid for delete
+                job.cdir.write(record)
             if linux.get("netDevices"):
                 from pyoci.netdevices import move_devices
 

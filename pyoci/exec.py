@@ -140,9 +140,9 @@ def exec_process(
     check_process(process, linux)
     seccomp = None
     if linux.get("seccomp"):
-        from pyoci.seccomp.cache import compile_cached
+        from pyoci.seccomp.cache import compile_cached, default_dir
 
-        seccomp = compile_cached(linux["seccomp"], f"{opts.root}/.cache/seccomp")
+        seccomp = compile_cached(linux["seccomp"], default_dir())  # never under --root
     proxy = None
     console_fd = -1
     if process.get("terminal"):

@@ -25,11 +25,13 @@ def run_hook(hook: dict[str, Any], state_json: bytes, phase: str) -> None:
     env: list[str] = list(hook.get("env") or [])
     timeout = hook.get("timeout")
     from pyoci import native
+    from pyoci.native.consts import PR_SET_PDEATHSIG
 
     # The hook's stdout and stderr are kept (as runc does) to explain a failure
     # in the one error line, not mixed into the runtime's own stderr.
     out = native.memfd_create("pyoci-hook-output", 1)  # MFD_CLOEXEC
     rfd, wfd = posix.pipe2(posix.O_CLOEXEC)
+    parent = posix.getpid()
     try:
         pid = posix.fork()
     except OSError as exc:
@@ -38,6 +40,13 @@ def run_hook(hook: dict[str, Any], state_json: bytes, phase: str) -> None:
         raise HookError(f"{phase} hook {path}: fork: {exc.strerror}") from None
     if pid == 0:  # pragma: no cover - child
         try:
+            if phase != "poststop":
+                # A hook lives no longer than the runtime waiting for it: an
+                # engine that SIGKILLs a create (its timeout) kills its hooks.
+                # poststop hooks clean up after the container: they may finish.
+                native.prctl(PR_SET_PDEATHSIG, 9)
+                if posix.getppid() != parent:
+                    posix._exit(127)
             posix.dup2(rfd, 0)
             posix.dup2(out, 1)
             posix.dup2(out, 2)

@@ -86,8 +86,17 @@ def _write_pid_file(path: str, pid: int) -> None:
 
 
 def load(opts: RuntimeOptions, container_id: str) -> tuple[ContainerDir, dict[str, Any], str]:
-    cdir = StateStore(opts.root).get(container_id)
-    record = cdir.read()
+    cdir = StateStore(opts.root).find(container_id)
+    try:
+        record = cdir.read()
+    except ContainerNotFound:
+        if not cdir.exists():
+            raise
+        # No state.json yet (or any more): a create at its very start (it holds
+        # the lock), or what a create or a delete killed at that instant left,
+        # which owns nothing but the directory (pyoci.state.store says why).
+        record = {"id": container_id, "status": model.STOPPED, "pid": 0, "bundle": ""}
+        return cdir, record, model.CREATING if cdir.busy() else model.STOPPED
     return cdir, record, derive_status(record, cdir.fifo_path)
 
 
@@ -257,19 +266,21 @@ def _signal_init(record: dict[str, Any], signal: int) -> None:
 def delete(opts: RuntimeOptions, container_id: str, force: bool = False) -> None:
     store = StateStore(opts.root)
     try:
-        cdir = store.get(container_id)
+        cdir = store.find(container_id)
+        cdir.lock()  # waits for a create or another delete at work
     except ContainerNotFound:
         if force:
             return
         raise
-    cdir.lock()
     try:
         try:
             record = cdir.read()
         except ContainerNotFound:
-            if force:
-                return
-            raise
+            # A directory without state.json whose lock was free: left by a create
+            # or a delete killed at that instant, it owns nothing else (the record
+            # is written before anything is made, and removed last).
+            cdir.remove()
+            return
         status = derive_status(record, cdir.fifo_path)
         if status != model.STOPPED:
             if not force:

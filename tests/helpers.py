@@ -210,7 +210,7 @@ class RuntimeCLI:
         if not self.root.exists():
             return
         for entry in self.root.iterdir():
-            if entry.is_dir() and not entry.name.startswith("."):
+            if entry.is_dir():
                 self("delete", "--force", entry.name, timeout=30)
 
 
@@ -406,9 +406,9 @@ def leftovers(rt: RuntimeCLI, workdir: Path) -> list[str]:
     """What a runtime left behind for one test: state dirs, processes, mounts, cgroups."""
     problems = []
     if rt.root.exists():
-        names = [p.name for p in rt.root.iterdir() if not p.name.startswith(".")]  # .cache
+        names = [p.name for p in rt.root.iterdir()]  # nothing but containers, ever
         if names:
-            problems.append(f"state dirs: {names}")
+            problems.append(f"in the state root: {names}")
     procs = pids_with_cmdline(str(rt.root))
     if procs:
         problems.append(f"processes: {procs}")

@@ -23,7 +23,7 @@ set -eu
 cd "$(dirname "$0")/.."
 repo=$(pwd)
 venv=${PYOCI_VENV:-$repo/.venv}
-MODULES="tests/integration/test_cgroup_manager.py tests/integration/test_cgroups_cli.py"
+MODULES="tests/integration/test_cgroup_manager.py tests/integration/test_cgroups_cli.py tests/integration/test_killed_create.py"
 
 if [ "${1:-}" = "--inside" ]; then
     shift

@@ -29,6 +29,10 @@ if TYPE_CHECKING:
     class CgroupManager(Protocol):
         """What the runtime needs from a cgroup backend."""
 
+        def plan(self) -> None:
+            """Before ``create``: make ``record()`` name what ``create`` would make
+            (saved first, so a create killed midway leaves nothing unnamed)."""
+
         def create(self) -> None:
             """Create the container's cgroup (and missing parents), enable controllers."""
 

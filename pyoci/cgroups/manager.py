@@ -179,6 +179,21 @@ class FsManager:
 
     # ------------------------------------------------------------ create
 
+    def plan(self) -> None:
+        """Count as owned every directory ``create()`` would make (those missing
+        now): the record saved before creating them then names all of them, so a
+        create killed midway leaves nothing ``delete`` cannot find.  (Removal is
+        ``rmdir``: a directory someone else filled meanwhile stays.)"""
+        for directory, mountpoint in self.mounts.items():
+            path = directory
+            missing = []
+            while len(path) > len(mountpoint) and not lean_os.isdir(path):
+                missing.append(path)
+                path = path.rsplit("/", 1)[0]
+            for p in reversed(missing):
+                if p not in self.owned:
+                    self.owned.append(p)
+
     def create(self, *, check_existing: bool = True) -> None:
         """``check_existing``: refuse a cgroup that already holds processes or is
         frozen (the systemd driver checks before systemd moves the first one in)."""

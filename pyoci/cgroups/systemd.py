@@ -149,6 +149,9 @@ class SystemdManager:
             "unit": self.spec.unit,
             "slice": self.spec.slice,
             "user": self.rootless,
+            # False until create has started the unit: a delete after a create
+            # killed before that leaves the unit (maybe someone else's) alone
+            "started": self._ours(),
             "fs": self.fs.record(),
         }
 
@@ -163,6 +166,11 @@ class SystemdManager:
         return not self.pending or self._started
 
     # ------------------------------------------------------------ create
+
+    def plan(self) -> None:
+        """Nothing to name in advance: systemd makes the scope's directory (and
+        the slices above it) and removes them when the unit stops; the record
+        names the unit from the start, and says once it is started."""
 
     def create(self) -> None:
         """Connect (a bus problem fails create before any process exists), then
@@ -524,4 +532,6 @@ def manager_from_record(
         UnitSpec(slice_, unit),
         "",
         rootless=bool(record.get("user", False)),
+        # a create killed before it started the unit: nothing there is ours
+        pending=record.get("started", True) is False,
     )

@@ -73,8 +73,15 @@ def _report_after_ready(exc: BaseException, start_fd: int) -> NoReturn:
     os._exit(1)
 
 
-def stage1(plan: LaunchPlan, sock: SyncSocket) -> NoReturn:
+def stage1(plan: LaunchPlan, sock: SyncSocket, parent: int = 0) -> NoReturn:
     try:
+        if parent:
+            # Die with the runtime (an engine's timeout SIGKILLs it): until our
+            # parent moved us into the container's cgroup, nothing else could
+            # find us.  The init we fork does not inherit this.
+            native.prctl(c.PR_SET_PDEATHSIG, 9)
+            if os.getppid() != parent:
+                os._exit(1)  # it died before we asked
         for fd in plan.close_in_child:
             os.close(fd)  # a flock is shared with every copy of its fd
         oom = (plan.config.get("process") or {}).get("oomScoreAdj")

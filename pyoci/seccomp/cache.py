@@ -1,26 +1,39 @@
 """A cache of compiled profiles, keyed by everything the result depends on.
 
-libseccomp needs 5-15 ms to generate the filter of a docker-sized profile
-(more with the x86/x32 architectures), and engines pass the same profile to
-every container.  Like crun (``.cache/seccomp`` in its state dir), we keep the
-exported program in a file named by a hash of the profile, the pyoci build,
-the libseccomp version and the kernel, so a hit needs neither libseccomp's
-compiler nor the ``compile`` module.
+libseccomp needs 20-30 ms of a create's CPU time to generate the filter of a
+docker-sized profile (tests/data/seccomp/default.json: a create takes ~55 ms
+of CPU with a hit, ~85 ms with a miss), and engines pass the same profile to
+every container.  The exported program is kept in a file named by a hash of
+the profile, the pyoci build, the libseccomp version and the kernel, so a hit
+needs neither libseccomp's compiler nor the ``compile`` module.
 
-The cache directory must be as trusted as the runtime's state directory (a
-file there is a filter the next container gets): put it under ``--root``.  A
-directory that is not ours or that others may write to is not used at all.
-Only successful compilations are cached; errors are recomputed.
+Where: never under ``--root`` (the engine's state root holds nothing but
+container directories).  ``PYOCI_SECCOMP_CACHE`` names the directory ("" turns
+the cache off); else root in the host's user namespace uses
+``/var/cache/pyoci/seccomp`` (regenerable data, kept across reboots: the key
+names the kernel), anyone else ``$XDG_CACHE_HOME/pyoci/seccomp`` or
+``~/.cache/pyoci/seccomp``.
+
+A file there is a filter the next container gets, so the cache is used only
+when nobody else can write to it: every component of the path is opened one by
+one with ``O_NOFOLLOW`` and checked with ``fstat`` (a directory owned by root
+or by us, not writable by others unless sticky); the cache directory itself is
+ours and mode 0700; an entry is a regular file of ours, not writable by others,
+with one link, and its payload's checksum matches.  Entries are written to a
+temporary file and renamed.  At most ``MAX_ENTRIES`` entries and ``MAX_BYTES``
+bytes: the oldest go first.  Only successful compilations are cached; any
+problem with the cache only costs a compilation.
+
+Only ``posix`` (no ``os``: the create path does not load it, pyoci.lean_os).
 """
 
 from __future__ import annotations
 
-import os
+import posix
 import sys
 from _blake2 import blake2b
-from stat import S_ISDIR
 
-from pyoci import __version__
+from pyoci import __version__, lean_os
 from pyoci.jsonio import dumps
 from pyoci.seccomp.program import FLAG_NEW_LISTENER, SeccompProgram
 
@@ -28,95 +41,216 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["MAX_ENTRIES", "cache_key", "compile_cached"]
+__all__ = ["MAX_BYTES", "MAX_ENTRIES", "cache_key", "compile_cached", "default_dir"]
 
-_MAGIC = b"PYOCI-SECCOMP-1\n"
+_MAGIC = b"PYOCI-SECCOMP-2\n"
+_DIGEST = 16
+_HEAD = len(_MAGIC) + 4 + _DIGEST
 MAX_ENTRIES = 64
+MAX_BYTES = 4 << 20
+MAX_ENTRY = 1 << 20  # a filter is at most 4096 instructions of 8 bytes; many filters fit
 _SOURCES = ("compile.py", "enosys.py", "program.py")
+_S_IFMT, _S_IFDIR, _S_IFREG, _S_ISVTX = 0o170000, 0o040000, 0o100000, 0o1000
+_DIR_FLAGS = posix.O_RDONLY | posix.O_DIRECTORY | posix.O_NOFOLLOW | posix.O_CLOEXEC
+
+
+def default_dir() -> str | None:
+    """The cache directory for this process (None: no cache)."""
+    chosen = lean_os.getenv("PYOCI_SECCOMP_CACHE")
+    if chosen is not None:
+        return chosen or None
+    if posix.geteuid() == 0 and not _in_user_namespace():
+        return "/var/cache/pyoci/seccomp"
+    xdg = lean_os.getenv("XDG_CACHE_HOME") or ""
+    if xdg.startswith("/"):
+        return f"{xdg.rstrip('/')}/pyoci/seccomp"
+    home = lean_os.getenv("HOME") or ""
+    if home.startswith("/"):
+        return f"{home.rstrip('/')}/.cache/pyoci/seccomp"
+    return None
+
+
+def _in_user_namespace() -> bool:
+    try:
+        with open("/proc/self/uid_map", "rb") as f:
+            return f.read().split() != [b"0", b"0", b"4294967295"]
+    except OSError:
+        return True
 
 
 def _build_id() -> list[object]:
     """The pyoci build and the libseccomp in use."""
     from pyoci.native._seccomp import lib
 
-    here = os.path.dirname(__file__)
+    here = lean_os.dirname(__file__)
     v = lib.seccomp_version()
-    mtimes = [os.stat(os.path.join(here, name)).st_mtime_ns for name in _SOURCES]
+    mtimes = [posix.stat(f"{here}/{name}").st_mtime_ns for name in _SOURCES]
     return [__version__, mtimes, [v.major, v.minor, v.micro]]
 
 
 def cache_key(seccomp: dict[str, Any]) -> str:
     """The file name a compiled ``seccomp`` is kept under."""
-    uts = os.uname()
+    uts = posix.uname()
     doc = [_MAGIC.decode(), _build_id(), [uts.release, uts.version, uts.machine], seccomp]
     return blake2b(dumps(doc).encode(), digest_size=20).hexdigest()
 
 
-def _trusted(cache_dir: str) -> bool:
-    """Only a directory of ours that nobody else may write to."""
+def _open_dir(path: str, create: bool) -> int:
+    """An fd of ``path`` if it is a cache nobody else can write to, else -1."""
+    parts = [p for p in path.split("/") if p]
+    if not path.startswith("/") or not parts or any(p in (".", "..") for p in parts):
+        return -1
+    euid = posix.geteuid()
     try:
-        st = os.stat(cache_dir)
+        fd = posix.open("/", _DIR_FLAGS)
     except OSError:
-        return False
-    return S_ISDIR(st.st_mode) and st.st_uid == os.geteuid() and not st.st_mode & 0o022
-
-
-def _read(path: str) -> tuple[int, bytes] | None:
+        return -1
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+        for i, name in enumerate(parts):
+            last = i == len(parts) - 1
+            try:
+                nxt = posix.open(name, _DIR_FLAGS, dir_fd=fd)
+            except FileNotFoundError:
+                if not create:
+                    raise
+                try:
+                    posix.mkdir(name, 0o700, dir_fd=fd)
+                except FileExistsError:
+                    pass
+                nxt = posix.open(name, _DIR_FLAGS, dir_fd=fd)
+            posix.close(fd)
+            fd = nxt
+            st = posix.fstat(fd)
+            if last:
+                ok = st.st_uid == euid and not st.st_mode & 0o077
+            else:
+                ok = st.st_uid in (0, euid) and (
+                    not st.st_mode & 0o022 or bool(st.st_mode & _S_ISVTX)
+                )
+            if not ok:
+                posix.close(fd)
+                return -1
+        return fd
+    except OSError:  # ELOOP: a symlink; ENOTDIR, EACCES, EROFS...
+        posix.close(fd)
+        return -1
+
+
+def _read(dfd: int, key: str) -> tuple[int, bytes] | None:
+    try:
+        fd = posix.open(key, posix.O_RDONLY | posix.O_NOFOLLOW | posix.O_CLOEXEC, dir_fd=dfd)
     except OSError:
         return None
     try:
-        data = os.read(fd, 1 << 20)
+        st = posix.fstat(fd)
+        if (
+            st.st_mode & _S_IFMT != _S_IFREG
+            or st.st_uid != posix.geteuid()
+            or st.st_mode & 0o022
+            or st.st_nlink != 1
+            or st.st_size > MAX_ENTRY
+        ):
+            return None
+        data = posix.read(fd, MAX_ENTRY + 1)
     except OSError:
         return None
     finally:
-        os.close(fd)
-    head = len(_MAGIC) + 4
-    if not data.startswith(_MAGIC) or len(data) <= head or (len(data) - head) % 8:
+        posix.close(fd)
+    bpf = data[_HEAD:]
+    if not data.startswith(_MAGIC) or not bpf or len(bpf) % 8:
         return None
-    return int.from_bytes(data[len(_MAGIC) : head], sys.byteorder), data[head:]
+    if blake2b(bpf, digest_size=_DIGEST).digest() != data[_HEAD - _DIGEST : _HEAD]:
+        return None  # torn or damaged
+    return int.from_bytes(data[len(_MAGIC) : len(_MAGIC) + 4], sys.byteorder), bpf
 
 
-def _write(cache_dir: str, key: str, program: SeccompProgram) -> None:
-    try:
-        os.makedirs(cache_dir, mode=0o700, exist_ok=True)
-        if not _trusted(cache_dir):
-            return
-        entries = [e for e in os.scandir(cache_dir) if not e.name.startswith(".")]
-        if len(entries) >= MAX_ENTRIES:
-            entries.sort(key=lambda e: e.stat().st_mtime_ns)
-            for entry in entries[: len(entries) - MAX_ENTRIES + 1]:
-                os.unlink(entry.path)
-        tmp = os.path.join(cache_dir, f".{key}.{os.getpid()}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+def _evict(dfd: int, incoming: int) -> None:
+    """Make room for one entry of ``incoming`` bytes; drop stale temporary files."""
+    import time
+
+    entries = []
+    now = time.time()
+    with posix.scandir(dfd) as it:
+        for e in it:
+            try:
+                st = e.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if e.name.startswith("."):
+                if now - st.st_mtime > 60:  # a writer killed midway
+                    posix.unlink(e.name, dir_fd=dfd)
+                continue
+            entries.append((st.st_mtime_ns, st.st_size, e.name))
+    entries.sort()
+    count = len(entries) + 1
+    total = sum(size for _, size, _ in entries) + incoming
+    for _, size, name in entries:
+        if count <= MAX_ENTRIES and total <= MAX_BYTES:
+            break
         try:
-            os.write(fd, _MAGIC + program.flags.to_bytes(4, sys.byteorder) + program.bpf)
+            posix.unlink(name, dir_fd=dfd)
+        except FileNotFoundError:
+            pass
+        count -= 1
+        total -= size
+
+
+def _write(dfd: int, key: str, program: SeccompProgram) -> None:
+    data = b"".join(
+        (
+            _MAGIC,
+            program.flags.to_bytes(4, sys.byteorder),
+            blake2b(program.bpf, digest_size=_DIGEST).digest(),
+            program.bpf,
+        )
+    )
+    if len(data) > MAX_ENTRY:
+        return
+    tmp = f".{key}.{posix.getpid()}"
+    try:
+        _evict(dfd, len(data))
+        flags = posix.O_WRONLY | posix.O_CREAT | posix.O_EXCL | posix.O_NOFOLLOW | posix.O_CLOEXEC
+        fd = posix.open(tmp, flags, 0o600, dir_fd=dfd)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[posix.write(fd, view) :]
         finally:
-            os.close(fd)
-        os.rename(tmp, os.path.join(cache_dir, key))
+            posix.close(fd)
+        posix.rename(tmp, key, src_dir_fd=dfd, dst_dir_fd=dfd)
     except OSError:
-        pass  # a cache: a failed write only costs the next create a compilation
+        try:
+            posix.unlink(tmp, dir_fd=dfd)
+        except OSError:
+            pass
 
 
 def compile_cached(
     seccomp: dict[str, Any], cache_dir: str | None, where: str = "linux.seccomp"
 ) -> SeccompProgram:
     """``compile_profile`` through the cache in ``cache_dir`` (None: no cache)."""
-    key = cache_key(seccomp) if cache_dir is not None and isinstance(seccomp, dict) else None
-    if cache_dir is not None and key is not None and _trusted(cache_dir):
-        hit = _read(os.path.join(cache_dir, key))
-        if hit is not None:
-            flags, bpf = hit
-            if flags & FLAG_NEW_LISTENER:
-                return SeccompProgram(
-                    bpf, flags, seccomp.get("listenerPath"), seccomp.get("listenerMetadata")
-                )
-            return SeccompProgram(bpf, flags)
+    dfd = -1
+    key = None
+    if cache_dir is not None and isinstance(seccomp, dict):
+        key = cache_key(seccomp)
+        dfd = _open_dir(cache_dir, create=True)
+    try:
+        if dfd >= 0 and key is not None:
+            hit = _read(dfd, key)
+            if hit is not None:
+                flags, bpf = hit
+                if flags & FLAG_NEW_LISTENER:
+                    return SeccompProgram(
+                        bpf, flags, seccomp.get("listenerPath"), seccomp.get("listenerMetadata")
+                    )
+                return SeccompProgram(bpf, flags)
 
-    from pyoci.seccomp.compile import compile_profile
+        from pyoci.seccomp.compile import compile_profile
 
-    program = compile_profile(seccomp, where)
-    if cache_dir is not None and key is not None:
-        _write(cache_dir, key, program)
-    return program
+        program = compile_profile(seccomp, where)
+        if dfd >= 0 and key is not None:
+            _write(dfd, key, program)
+        return program
+    finally:
+        if dfd >= 0:
+            posix.close(dfd)

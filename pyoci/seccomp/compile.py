@@ -29,7 +29,7 @@ Config mistakes raise ``ConfigError`` naming the JSON path; what the host
 lacks (an architecture libseccomp does not know, a flag or action the kernel
 does not know) raises ``NotSupported``.
 
-libseccomp takes 5-15 ms for a docker-sized profile; ``cache.compile_cached``
+libseccomp takes 20-30 ms for a docker-sized profile; ``cache.compile_cached``
 keeps the result for the next container with the same profile.
 """
 

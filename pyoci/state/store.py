@@ -7,6 +7,11 @@ Layout of ``<root>/<id>/``:
 * the directory itself is the lock (``flock``) serialising kill/delete/start.
 
 Creation is exclusive (``mkdir``): of two creates of one id exactly one wins.
+``create`` writes ``state.json`` (what it is about to make: its cgroups, and
+itself as the creator) before making anything else, and removal unlinks it
+last: a directory without ``state.json`` (a create or a delete killed at that
+instant) owns nothing but itself, and ``delete`` removes it once its lock is
+free.  Nothing but container directories is ever left in the root.
 """
 
 from __future__ import annotations
@@ -77,6 +82,20 @@ class ContainerDir:
     def exists(self) -> bool:
         return lean_os.isdir(self.path)
 
+    def busy(self) -> bool:
+        """Does another process hold the lock (a create or a delete at work)?"""
+        try:
+            fd = posix.open(self.path, posix.O_RDONLY | posix.O_DIRECTORY | posix.O_CLOEXEC)
+        except FileNotFoundError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            posix.close(fd)
+        return False
+
     def read(self) -> dict[str, Any]:
         try:
             with open(self.state_path, "rb") as f:
@@ -102,11 +121,15 @@ class ContainerDir:
         posix.rename(tmp, self.state_path)
 
     def remove(self) -> None:
-        """Remove the directory and everything in it (it holds only plain files)."""
+        """Remove the directory and everything in it (it holds only plain files),
+        ``state.json`` last: until then, a later ``delete`` finds the record."""
         try:
             names = posix.listdir(self.path)
         except FileNotFoundError:
             return
+        if STATE_FILE in names:
+            names.remove(STATE_FILE)
+            names.append(STATE_FILE)
         for name in names:
             try:
                 posix.unlink(f"{self.path}/{name}")
@@ -146,6 +169,10 @@ class StateStore:
             raise ContainerExists(container_id) from None
         d = ContainerDir(path, container_id)
         d.lock()
+        if posix.fstat(d.lock_fd).st_nlink == 0:
+            # a concurrent ``delete`` took it for debris between mkdir and flock
+            d.unlock()
+            raise ContainerExists(container_id)
         return d
 
     def get(self, container_id: str) -> ContainerDir:
@@ -155,9 +182,32 @@ class StateStore:
             raise ContainerNotFound(container_id)
         return d
 
+    def find(self, container_id: str) -> ContainerDir:
+        """The container's directory, with or without its ``state.json``."""
+        check_id(container_id)
+        d = ContainerDir(f"{self.root}/{container_id}", container_id)
+        if not d.exists():
+            raise ContainerNotFound(container_id)
+        return d
+
     def ids(self) -> list[str]:
+        """Every container directory (a half-made one too); nothing else.  A hidden
+        directory without ``state.json`` is not a container (older pyoci kept its
+        seccomp cache in ``.cache``)."""
         try:
             names = posix.listdir(self.root)
         except FileNotFoundError:
             return []
-        return sorted(n for n in names if lean_os.isfile(f"{self.root}/{n}/{STATE_FILE}"))
+        out = []
+        for name in names:
+            if not set(name) <= _ID_CHARS or name in (".", ".."):
+                continue
+            if name.startswith(".") and not lean_os.isfile(f"{self.root}/{name}/{STATE_FILE}"):
+                continue
+            try:
+                mode = posix.stat(f"{self.root}/{name}", follow_symlinks=False).st_mode
+            except FileNotFoundError:
+                continue
+            if mode & 0o170000 == 0o040000:  # a directory, not a symlink to one
+                out.append(name)
+        return sorted(out)

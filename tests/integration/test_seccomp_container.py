@@ -150,15 +150,38 @@ def test_default_profile_runs_a_busybox_shell(pyoci: RuntimeCLI, bundle_factory:
     assert st["Seccomp"] == "2" and st["Seccomp_filters"] == "1", st
 
 
-def test_the_compiled_profile_is_cached(pyoci: RuntimeCLI, bundle_factory: Any) -> None:
+def test_the_compiled_profile_is_cached(pyoci: RuntimeCLI, bundle_factory: Any,
+                                        workdir: Path) -> None:  # fmt: skip
+    """Out of the state root: PYOCI_SECCOMP_CACHE, else /var/cache/pyoci/seccomp for
+    root; 0700, one entry per profile, a hit gives the same filter."""
     sc = json.loads((DATA / "default.json").read_text())
+    cache = workdir / "cache" / "seccomp"
+    env = dict(os.environ, PYOCI_SECCOMP_CACHE=str(cache))
+    b = bundle_factory(["sh", "-c", "grep Seccomp /proc/self/status"],
+                       mutate=with_seccomp(sc))  # fmt: skip
+    outs = []
     for cid in ("one", "two"):
-        res = run(pyoci, bundle_factory, "true", sc, cid=cid)
+        res = pyoci("run", "--bundle", str(b.path), cid, env=env)
         assert res.code == 0, res
-    cache = pyoci.root / ".cache" / "seccomp"
-    entries = [p for p in cache.iterdir() if not p.name.startswith(".")]
+        outs.append(res.out)
+        assert not pyoci.root.exists() or os.listdir(pyoci.root) == []
+    assert outs[0] == outs[1] and "Seccomp:\t2" in outs[0], outs
+    entries = os.listdir(cache)
     assert len(entries) == 1, entries
     assert oct(cache.stat().st_mode & 0o777) == "0o700"
+    # a planted entry (others could write it) is not used: the filter is compiled again
+    entry = cache / entries[0]
+    entry.chmod(0o666)
+    res = pyoci("run", "--bundle", str(b.path), "three", env=env)
+    assert res.code == 0 and res.out == outs[0], res
+    assert entry.stat().st_mode & 0o777 == 0o600  # replaced by a good one
+    # by default, root's cache is /var/cache/pyoci/seccomp
+    env.pop("PYOCI_SECCOMP_CACHE")
+    assert pyoci("run", "--bundle", str(b.path), "four", env=env).code == 0
+    default = Path("/var/cache/pyoci/seccomp")
+    st = default.stat()
+    assert (st.st_uid, st.st_mode & 0o777) == (0, 0o700)
+    assert entries[0] in os.listdir(default)  # the same key: same profile, build, kernel
 
 
 # ------------------------------------------------------------ installed last

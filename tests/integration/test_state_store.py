@@ -227,3 +227,45 @@ def test_state_root_created_private(pyoci: Any, bundle_factory: Any) -> None:
     pyoci("create", "-b", str(b.path), "perm", check=True)
     assert pyoci.root.stat().st_mode & 0o077 == 0
     pyoci("delete", "-f", "perm", check=True)
+
+
+def test_the_state_root_holds_nothing_but_containers(pyoci: Any, bundle_factory: Any,
+                                                     workdir: Path) -> None:  # fmt: skip
+    """--root belongs to the engine: after a whole lifecycle with seccomp (create, start,
+    exec, pause, kill, delete), a run, and creates that fail at each stage, nothing is
+    left in it, not even pyoci's own files (no cache, lock or temp file)."""
+    data = Path(__file__).resolve().parent.parent / "data" / "seccomp" / "default.json"
+    seccomp = json.loads(data.read_text())
+
+    def with_seccomp(cfg: dict[str, Any]) -> None:
+        cfg["linux"]["seccomp"] = seccomp
+
+    b = bundle_factory(["sleep", "100"], mutate=with_seccomp)
+    assert not pyoci.root.exists()
+    pid_file = workdir / "pid"
+    pyoci("create", "-b", str(b.path), "--pid-file", str(pid_file), "life", check=True)
+    assert os.listdir(pyoci.root) == ["life"]
+    pyoci("start", "life", check=True)
+    assert pyoci("exec", "life", "true").code == 0
+    pyoci("pause", "life", check=True)
+    pyoci("resume", "life", check=True)
+    pyoci("kill", "life", "KILL", check=True)
+    assert wait_for(lambda: pyoci.state("life")["status"] == "stopped")
+    pyoci("delete", "life", check=True)
+    assert os.listdir(pyoci.root) == []
+
+    run = bundle_factory(["true"], mutate=with_seccomp)
+    assert pyoci("run", "-b", str(run.path), "ran").code == 0
+
+    def bad_seccomp(cfg: dict[str, Any]) -> None:  # fails after the cgroups exist
+        cfg["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_NOPE"}
+
+    def failing_hook(cfg: dict[str, Any]) -> None:  # fails once the init waits
+        with_seccomp(cfg)
+        cfg["hooks"] = {"createRuntime": [{"path": "/bin/false"}]}
+
+    for mutate in (bad_seccomp, failing_hook):
+        bad = bundle_factory(["true"], mutate=mutate)
+        res = pyoci("create", "-b", str(bad.path), "failed")
+        assert res.code == 1 and len(res.err.strip().splitlines()) == 1, res
+    assert os.listdir(pyoci.root) == []

@@ -125,10 +125,10 @@ class RootlessCLI(RuntimeCLI):
         return cmd
 
     def containers(self) -> list[str]:
-        """Container directories under the state root (not pyoci's .cache)."""
+        """Everything under the state root (nothing but container directories)."""
         if not self.root.exists():
             return []
-        return [p.name for p in self.root.iterdir() if p.is_dir() and p.name[0] != "."]
+        return [p.name for p in self.root.iterdir()]
 
     def cleanup(self) -> None:
         for name in self.containers():

@@ -65,6 +65,27 @@ def test_create_v2_leaf_controllers_decide_availability(tmp_path: Path) -> None:
         m.update({"cpu": {"shares": 100}})
 
 
+def test_plan_names_what_create_will_make(tmp_path: Path) -> None:
+    """The record saved before ``create()`` (a create may be killed midway) names every
+    directory it makes, and no existing one but the leaves."""
+    host, m = hybrid_manager(tmp_path)
+    os.makedirs(f"{host.cgroup_root}/memory/pod")  # exists in one hierarchy: not ours
+    m.plan()
+    planned = manager_from_record(m.record(), host.cgroup_root)
+    assert f"{host.cgroup_root}/memory/pod" not in planned.owned
+    assert f"{host.cgroup_root}/pids/pod" in planned.owned
+    m.create()
+    made = {str(p) for p in Path(host.cgroup_root).rglob("*") if p.is_dir()} - {
+        str(p) for p in Path(host.cgroup_root).iterdir()
+    }
+    assert made - {f"{host.cgroup_root}/memory/pod"} <= set(planned.owned)
+    # delete, from the planned record alone, removes what create made, nothing else
+    planned.destroy()
+    planned.destroy()  # twice: (a delete killed midway, then again)
+    assert os.path.isdir(f"{host.cgroup_root}/memory/pod")
+    assert not os.path.exists(f"{host.cgroup_root}/pids/pod")
+
+
 def test_create_refuses_a_busy_cgroup(tmp_path: Path) -> None:
     host, m = v2_manager(tmp_path)
     os.makedirs(f"{host.cgroup_root}/pod/ctr")

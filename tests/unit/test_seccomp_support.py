@@ -280,6 +280,94 @@ def test_cache_unwritable_is_only_slower(tmp_path: Path) -> None:
     assert prog.bpf == compile_profile(PROFILE).bpf
 
 
+def test_cache_location_is_never_the_state_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for var in ("PYOCI_SECCOMP_CACHE", "XDG_CACHE_HOME", "HOME"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(cache, "_in_user_namespace", lambda: False)
+    monkeypatch.setattr(cache.posix, "geteuid", lambda: 0)
+    assert cache.default_dir() == "/var/cache/pyoci/seccomp"
+    monkeypatch.setattr(cache, "_in_user_namespace", lambda: True)  # rootless podman's root
+    assert cache.default_dir() is None
+    monkeypatch.setenv("HOME", "/home/u")
+    assert cache.default_dir() == "/home/u/.cache/pyoci/seccomp"
+    monkeypatch.setenv("XDG_CACHE_HOME", "/x/cache/")
+    assert cache.default_dir() == "/x/cache/pyoci/seccomp"
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative")  # not absolute: ignored (XDG spec)
+    assert cache.default_dir() == "/home/u/.cache/pyoci/seccomp"
+    monkeypatch.setenv("PYOCI_SECCOMP_CACHE", str(tmp_path))
+    assert cache.default_dir() == str(tmp_path)
+    monkeypatch.setenv("PYOCI_SECCOMP_CACHE", "")
+    assert cache.default_dir() is None
+
+
+def test_cache_refuses_a_symlink_on_the_way(tmp_path: Path) -> None:
+    real = tmp_path / "real"
+    real.mkdir(mode=0o700)
+    (tmp_path / "link").symlink_to(real)
+    for path in (tmp_path / "link" / "seccomp", tmp_path / "link"):
+        assert cache.compile_cached(PROFILE, str(path)).bpf == compile_profile(PROFILE).bpf
+    assert os.listdir(real) == []  # neither followed nor written through
+
+
+def test_cache_refuses_writable_ancestors_unless_sticky(tmp_path: Path) -> None:
+    open_dir = tmp_path / "open"
+    open_dir.mkdir()
+    open_dir.chmod(0o777)  # anyone could swap our directory for theirs
+    cache.compile_cached(PROFILE, str(open_dir / "c"))
+    assert os.listdir(open_dir) == []
+    open_dir.chmod(0o1777)  # as /tmp: others cannot rename or remove what is ours
+    cache.compile_cached(PROFILE, str(open_dir / "c"))
+    assert os.listdir(open_dir / "c") == [cache.cache_key(PROFILE)]
+
+
+def test_cache_refuses_entries_it_did_not_write(tmp_path: Path) -> None:
+    allow_all = struct.pack("=HBBI", 0x06, 0, 0, 0x7FFF0000)
+    good = compile_profile(PROFILE).bpf
+    key = cache.cache_key(PROFILE)
+    d = tmp_path / "c"
+    cache.compile_cached(PROFILE, str(d))
+    entry = d / key
+    head = entry.read_bytes()[: -len(good)]
+    # a payload that does not match its checksum (torn, or edited)
+    entry.write_bytes(head + allow_all + good[8:])
+    assert cache.compile_cached(PROFILE, str(d)).bpf == good
+    # a hard link to a file elsewhere
+    entry.unlink()
+    other = tmp_path / "other"
+    other.write_bytes(head + good)
+    os.link(other, entry)
+    assert cache.compile_cached(PROFILE, str(d)).bpf == good
+    assert entry.stat().st_nlink == 1  # replaced
+    # a cache directory readable or writable by others is not used at all
+    d.chmod(0o755)
+    entry.write_bytes(b"PYOCI-SECCOMP-2\n" + bytes(20) + allow_all)
+    assert cache.compile_cached(PROFILE, str(d)).bpf == good
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown needs root")
+def test_cache_dir_of_another_user_is_not_used(tmp_path: Path) -> None:
+    d = tmp_path / "c"
+    d.mkdir(mode=0o700)
+    os.chown(d, 65534, 65534)
+    assert cache.compile_cached(PROFILE, str(d)).bpf == compile_profile(PROFILE).bpf
+    assert os.listdir(d) == []
+
+
+def test_cache_is_bounded_in_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    size = len(compile_profile(PROFILE).bpf) + 64
+    monkeypatch.setattr(cache, "MAX_BYTES", 2 * size)
+    for n in range(4):
+        cache.compile_cached(dict(PROFILE, defaultErrnoRet=n + 1), str(tmp_path))
+        os.utime(tmp_path / cache.cache_key(dict(PROFILE, defaultErrnoRet=n + 1)),
+                 ns=(n * 10**9, n * 10**9))  # fmt: skip
+    left = os.listdir(tmp_path)
+    assert sorted(left) == sorted(cache.cache_key(dict(PROFILE, defaultErrnoRet=n + 1))
+                                  for n in (2, 3))  # fmt: skip
+    assert sum((tmp_path / n).stat().st_size for n in left) <= 2 * size
+
+
 # --- install errors --------------------------------------------------------
 
 
