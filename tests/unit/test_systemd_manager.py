@@ -481,6 +481,36 @@ def test_destroy_stops_resets_and_removes(tmp_path: Path) -> None:
     assert os.path.isdir(f"{host.cgroup_root}/system.slice")  # never a slice we did not make
 
 
+def test_record_of_a_create_killed_before_the_unit_started_touches_nothing(
+    tmp_path: Path,
+) -> None:
+    """create saves its record before it starts the unit (a create killed at
+    any instant must be cleanable); until the unit is started the record says
+    so, and a delete from it neither stops a unit of that name (someone
+    else's, maybe) nor kills what its cgroup holds."""
+    host = v2_host(tmp_path)
+    sd = FakeSystemd(host)
+    m = new(tmp_path, host, sd)
+    m.plan()
+    m.create()
+    early = m.record()
+    assert early["started"] is False
+    m.add_process(4242)  # the unit (and its cgroup) now exist, holding 4242
+    assert m.record()["started"] is True
+    other = FakeSystemd(host)
+    again = manager_from_record(early, cgroup_root=host.cgroup_root)
+    assert isinstance(again, SystemdManager)
+    again._connect = lambda: other
+    assert again.pids() == []
+    again.kill_all(9)
+    again.destroy()
+    assert other.names() == []
+    assert os.path.isdir(m.fs.unified or "")
+    late = manager_from_record(m.record(), cgroup_root=host.cgroup_root)
+    assert isinstance(late, SystemdManager)
+    assert late.pids() == [4242]
+
+
 def test_destroy_of_a_gone_unit_is_quiet(tmp_path: Path) -> None:
     host = v2_host(tmp_path)
     sd = FakeSystemd(host)
