@@ -89,6 +89,9 @@ ALLOWED: tuple[Allowed, ...] = (
     Allowed(r"^resctrl is mounted here$", "hosts with Intel RDT", "conformance:*"),
     Allowed(r"^this host's bounding set has every capability", "hosts with every capability",
             "conformance:*"),
+    # ---- runc (the reference of the differential tests) needs what the host lacks:
+    # tests/cgroup_helpers.py RUNC_MISSING_FEATURES names each feature
+    Allowed(r"^runc cannot (create|run) here: ", "see RUNC_MISSING_FEATURES", "tests"),
     # ---- architecture
     Allowed(r"^syscall numbers of x86_64$", "hosts that are not x86_64", "tests"),
     Allowed(r"^the keyctl syscall number used here is x86_64's$", "non-x86_64 hosts", "tests"),

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from cgroup_helpers import runc_failed
 
 from pyoci.cgroups import layout
 from pyoci.cgroups.manager import FsManager, manager_for_create, manager_from_record, remove_tree
@@ -814,7 +815,7 @@ def test_same_files_as_runc(env: Env, tmp_path: Path) -> None:
                 timeout=120,
             ).returncode
         if code != 0:
-            pytest.skip(f"runc create failed here: {log.read_text().strip()[-300:]}")
+            runc_failed("create", log.read_text())
         ours.apply(resources)
         theirs = manager_for_create("runc", f"{env.parent}/runc")
         assert theirs is not None
