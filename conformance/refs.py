@@ -14,14 +14,13 @@ A part that needs a missing reference skips with one reason that starts with
 ``needs ../shared`` (``spec_missing()``); ``conformance/skips.py`` allows those
 skips only when ``../shared`` is absent.
 
-``python -m conformance.refs`` prints the paths (the shell tools use it).
 Plain standard library: tests/ imports it without pyoci's own modules.
+tools/test.sh and tools/cgroup-guests.sh test ``../shared`` the same way in sh.
 """
 
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 SPEC_VERSION = "v1.3.0"
@@ -46,10 +45,6 @@ def repo_dir() -> Path:
 def shared_dir() -> Path:
     """``../shared`` beside the repository (it may not exist)."""
     return (repo_dir().parent / "shared").resolve()
-
-
-def have_shared() -> bool:
-    return shared_dir().is_dir()
 
 
 def spec_dir() -> Path:
@@ -79,23 +74,10 @@ def cgvm_script() -> Path:
     return shared_dir() / "tools" / "cgvm" / "run-in-cgv2.sh"
 
 
-def main(argv: list[str]) -> int:
-    what = argv[0] if argv else ""
-    if what == "spec":
-        print(spec_dir())
-    elif what == "shared":
-        print(shared_dir())
-        return 0 if have_shared() else 1
-    elif what == "spec-missing":
-        reason = spec_missing()
-        if reason:
-            print(reason)
-            return 1
-    else:
-        print("usage: python -m conformance.refs spec|shared|spec-missing", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+def cgvm_missing() -> str | None:
+    """None when the guest tool is there, else the one skip reason (for tests that boot
+    a qemu guest themselves)."""
+    path = cgvm_script()
+    if os.access(path, os.X_OK):
+        return None
+    return f"{SHARED_PREFIX} (or CGVM): no qemu guest tool at {path} (../shared/tools/cgvm)"
