@@ -134,7 +134,9 @@ def pytest_configure(config: pytest.Config) -> None:
     path, exp = load_expectations(config, runtime)
     config.stash[STATE_KEY] = State(runtime, path, exp)
     # every skip must be one the host explains (conformance/skips.py)
-    config.pluginmanager.register(SkipCheck(f"conformance:{Path(runtime).name}"), "pyoci-skips")
+    if not config.pluginmanager.has_plugin("pyoci-skips"):
+        config.pluginmanager.register(SkipCheck(f"conformance:{Path(runtime).name}"),
+                                      "pyoci-skips")
 
 
 def _test_key(item: pytest.Item) -> list[str]:

@@ -42,7 +42,8 @@ def pytest_configure(config: pytest.Config) -> None:
     from conformance.skips import SkipCheck
 
     # every skip must be one the host explains (conformance/skips.py, PYOCI_CI_SKIPS)
-    config.pluginmanager.register(SkipCheck("tests"), "pyoci-skips")
+    if not config.pluginmanager.has_plugin("pyoci-skips"):
+        config.pluginmanager.register(SkipCheck("tests"), "pyoci-skips")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
