@@ -79,9 +79,11 @@ fail_all() {
 [ -x "$cgvm" ] || fail_all "no cgvm script at $cgvm"
 [ -x "$venv/bin/python3" ] || fail_all "no virtualenv at $venv (tools/bootstrap.sh --test)"
 # Once, before the guests run in parallel: qemu (apt), the kernel (download).
-if ! setup=$(CGVM_SETUP_ONLY=1 "$cgvm" 2>&1); then
+rc=0
+setup=$(CGVM_SETUP_ONLY=1 "$cgvm" 2>&1) || rc=$?
+if [ "$rc" != 0 ]; then
     printf '%s\n' "$setup" | tail -n 20
-    fail_all "cgvm set-up failed: $(printf '%s\n' "$setup" | tail -n 1)"
+    fail_all "cgvm set-up failed (exit $rc): $(printf '%s\n' "$setup" | tail -n 1)"
 fi
 
 work=$(mktemp -d)
