@@ -58,6 +58,11 @@ ALLOWED: tuple[Allowed, ...] = (
     Allowed(r"^SELinux is not enabled on this host$", "no SELinux LSM (Debian)", "tests"),
     Allowed(r"^this host has AppArmor$", "the no-AppArmor path, on an AppArmor host", "tests"),
     Allowed(r"^this host has SELinux$", "the no-SELinux path, on an SELinux host", "tests"),
+    # ---- init system: tests/systemd/ runs in the systemd guest (tools/systemd-guest.sh)
+    Allowed(r"^needs systemd as PID 1 \(runs in the systemd guest\)$",
+            "hosts without systemd as PID 1 (this one; CI runs them in the guest)", "tests"),
+    Allowed(r"^this host runs systemd: tests/systemd/ covers the driver here$",
+            "hosts with systemd as PID 1", "tests"),
     # ---- devices and kernel features
     Allowed(r"^block device \d+:\d+ cannot be opened here: Operation not permitted$",
             "the VM's disk is held by the host; O_DIRECT reads are refused (EPERM)", "tests"),
