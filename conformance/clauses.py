@@ -25,11 +25,12 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import os
 import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+
+from conformance import refs
 
 SPEC_FILES = (
     "runtime.md",
@@ -39,7 +40,7 @@ SPEC_FILES = (
     "features.md",
     "features-linux.md",
 )
-SPEC_VERSION = "v1.3.0"
+SPEC_VERSION = refs.SPEC_VERSION
 SPEC_URL = f"https://github.com/opencontainers/runtime-spec/blob/{SPEC_VERSION}"
 # Documents whose REQUIRED field annotations constrain what the runtime outputs.
 _OUTPUT_DOCS = frozenset({"runtime.md", "features.md", "features-linux.md"})
@@ -83,12 +84,8 @@ _ORDINAL: dict[str, int] = {}
 
 
 def spec_dir() -> Path:
-    """``$PYOCI_SPEC_DIR``, else ``../shared/reference/runtime-spec`` from the repository."""
-    env = os.environ.get("PYOCI_SPEC_DIR")
-    if env:
-        return Path(env)
-    repo = Path(__file__).resolve().parent.parent
-    return (repo / ".." / "shared" / "reference" / "runtime-spec").resolve()
+    """``$PYOCI_SPEC_DIR``, else ``../shared/reference/runtime-spec`` (conformance.refs)."""
+    return refs.spec_dir()
 
 
 def normalize(text: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 
 from conformance.bundle import Bundle, Session, mountinfo, parse_kv
+from conformance.conftest import cgroup_mounts
 from conformance.plugin import clause
 from conformance.runtime import Runtime
 
@@ -420,7 +422,12 @@ def test_idmap_mount_without_mappings_in_userns(bundle: MakeBundle, opt: str) ->
                  "options": ["bind", opt]})
     res = b.create()
     if not res.ok:
-        return  # "otherwise an error MUST be returned": an error is conforming
+        # "otherwise an error MUST be returned": an error is conforming, if it is one:
+        # a message, and no container left behind.
+        said = res.stderr.strip() or b.rt.log_tail().strip()
+        assert said, f"create failed without an error message\n{res.describe()}"
+        assert b.state() is None, f"create failed but the container exists: {b.state()}"
+        return
     assert b.start().ok and b.wait() == "stopped"
     out = b.output()
     # With the container's own mapping on the mount, the file system's 7 is host 100007,
@@ -886,12 +893,26 @@ def test_poststart_hook_timing(hook_run: HookRun) -> None:
 
 @clause("config.md", "The `poststop` hooks MUST be called after the container is deleted but "
                      "before")
-def test_poststop_hook_timing(hook_run: HookRun) -> None:
+def test_poststop_hook_timing(hook_run: HookRun, bundle: MakeBundle) -> None:
     r = hook_run.get("poststop-1")
     t0, t1 = hook_run.times["delete0"], hook_run.times["delete1"]
     assert t0 <= int(r["time"]) <= t1, "poststop did not run during delete"
-    if hook_run.pid:
-        assert not Path(f"/proc/{hook_run.pid}").exists() or True
+    assert "target_root" not in r, f"poststop ran while the container process lived: {r}"
+    # "after the container is deleted": when the hook runs, the container's state
+    # (ROOT/ID, the runc-compatible layout) and its cgroups are gone already.
+    b = bundle("exit", "0")
+    probe = b.dir / "poststop-probe"
+    gone = [(b.rt.root / b.id, "state")]
+    gone += [(Path(mnt) / b.linux["cgroupsPath"].lstrip("/"), "cgroup")
+             for mnt, _ in cgroup_mounts()]
+    script = "; ".join(f"[ -e {shlex.quote(str(path))} ] && echo {what} {shlex.quote(str(path))}"
+                       for path, what in gone)
+    b.config["hooks"] = {"poststop": [{"path": "/bin/sh", "args": [
+        "sh", "-c", f"{{ {script}; echo checked; }} > {shlex.quote(str(probe))}"]}]}
+    b.run()
+    assert b.delete().ok
+    seen = probe.read_text().splitlines() if probe.exists() else ["the hook did not run"]
+    assert seen == ["checked"], f"still there when poststop ran: {seen}"
 
 
 @clause("config.md#posix-platform-hooks", "config:posix-platform-hooks:1")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import struct
 from pathlib import Path
+from typing import NoReturn
 
 V1_CONTROLLERS = (
     "cpuset",
@@ -160,3 +161,30 @@ def run_device_program(program: bytes, typ: str, major: int, minor: int, access:
             return regs[0]
         else:
             raise AssertionError(f"unexpected opcode {op:#x} at {pc - 1}")
+
+
+# runc's failures that name a host feature runc needs and this host lacks: the only
+# reason a differential test against runc may skip.  Any other runc failure fails
+# the test (runc is the reference: a bundle it refuses is a broken test, or a
+# broken host).  Add a (pattern, feature) pair when a host shows a new one; the skip
+# reason must also be allowed in conformance/skips.py.
+RUNC_MISSING_FEATURES: tuple[tuple[str, str], ...] = (
+    (r"memory\.memsw\.limit_in_bytes: no such file|memory\.swap\.max: no such file"
+     r"|swap accounting|cannot set memory swap limit", "no swap accounting"),
+    (r"cpu\.cfs_(quota|period)_us: no such file|cpu\.max: no such file",
+     "no CPU bandwidth control (CONFIG_CFS_BANDWIDTH)"),
+    (r"pids\.max: no such file", "no pids controller"),
+)
+
+
+def runc_failed(what: str, output: str) -> NoReturn:
+    """A differential test's runc ``what`` failed with ``output``: skip when it names a
+    missing host feature (RUNC_MISSING_FEATURES), else fail the test."""
+    import re
+
+    import pytest
+
+    for pattern, feature in RUNC_MISSING_FEATURES:
+        if re.search(pattern, output, re.IGNORECASE):
+            pytest.skip(f"runc cannot {what} here: {feature}")
+    pytest.fail(f"runc {what} failed (not a known missing host feature): {output.strip()[-500:]}")

@@ -12,6 +12,10 @@ from typing import Any
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+# conformance.refs (where ../shared and the runtime-spec are) and conformance.skips
+# (the CI skip rule): plain modules of the repository.  Appended, so that the
+# installed pyoci still wins over the source tree's.
+sys.path.append(str(Path(__file__).resolve().parent.parent))
 
 from helpers import (
     CGROUP_PARENT,
@@ -32,6 +36,14 @@ IS_ROOT = os.geteuid() == 0
 # the work dirs of this session (other sessions may run tests under TEST_TMP meanwhile)
 _SESSION_WORKDIRS: list[str] = []
 TEST_TMP = Path(os.environ.get("PYOCI_TEST_TMP", "/tmp/pyoci-tests"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from conformance.skips import SkipCheck
+
+    # every skip must be one the host explains (conformance/skips.py, PYOCI_CI_SKIPS)
+    if not config.pluginmanager.has_plugin("pyoci-skips"):
+        config.pluginmanager.register(SkipCheck("tests"), "pyoci-skips")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -7,13 +7,17 @@
 #   tools/cgroup-guests.sh [v2] [v1] [-- pytest args]     (default: both modes)
 #
 # Both guests run at once (each is one single-threaded qemu TCG process, about
-# 4 minutes here).  A guest that cannot boot (no qemu, kernel download failed,
-# a machine where emulation dies) is reported on its own ">> SKIP" line with
-# the reason, and does not fail the run; a failing test, or a guest that dies
-# or times out once the tests started, does.
+# 4 minutes here).  Without ../shared (a contributor's bare clone, no CGVM) the
+# guests are skipped: one ">> SKIP" line a mode, exit 0.  With it (CI here),
+# everything else that keeps a guest from reporting fails the run: not root,
+# no virtualenv, the cgvm set-up failing (no qemu, kernel download failed), a
+# guest that dies before its tests report (cgvm's exit 125) or times out, and
+# of course a failing test.
 #
-# Knobs: PYOCI_VENV (the virtualenv; .venv), CGVM (the cgvm script),
+# Knobs: PYOCI_VENV (the virtualenv; .venv), CGVM (the cgvm script; default
+# ../shared/tools/cgvm/run-in-cgv2.sh, see conformance/refs.py),
 # CGVM_TIMEOUT (seconds a guest may run, default 900), CGVM_* (see cgvm).
+# PYOCI_CI_SKIPS (conformance/skips.py) reaches the guests' pytest too.
 #
 # Inside the guest (run-in-cgv2.sh calls "tools/cgroup-guests.sh --inside"):
 # a RAM disk for the block I/O tests and 2 MiB huge pages for the hugetlb
@@ -60,16 +64,26 @@ done
 modes=${modes:-" v2 v1"}
 cgvm=${CGVM:-$(cd "$repo/.." && pwd)/shared/tools/cgvm/run-in-cgv2.sh}
 
-skip_all() {
-    for m in $modes; do echo ">> SKIP cgroup tests in the $m guest: $1"; done
+if [ -z "${CGVM:-}" ] && [ ! -d "$repo/../shared" ]; then
+    for m in $modes; do
+        echo ">> SKIP cgroup tests in the $m guest: needs ../shared (the qemu guest tool" \
+            "../shared/tools/cgvm; or set CGVM to run-in-cgv2.sh)"
+    done
     exit 0
+fi
+fail_all() {
+    for m in $modes; do echo ">> FAIL cgroup tests in the $m guest: $1"; done
+    exit 1
 }
-[ "$(id -u)" = 0 ] || skip_all "needs root"
-[ -x "$cgvm" ] || skip_all "no cgvm script at $cgvm"
-[ -x "$venv/bin/python3" ] || skip_all "no virtualenv at $venv (tools/bootstrap.sh --test)"
+[ "$(id -u)" = 0 ] || fail_all "needs root"
+[ -x "$cgvm" ] || fail_all "no cgvm script at $cgvm"
+[ -x "$venv/bin/python3" ] || fail_all "no virtualenv at $venv (tools/bootstrap.sh --test)"
 # Once, before the guests run in parallel: qemu (apt), the kernel (download).
-if ! setup=$(CGVM_SETUP_ONLY=1 "$cgvm" 2>&1); then
-    skip_all "cgvm set-up failed: $(printf '%s\n' "$setup" | tail -n 1)"
+rc=0
+setup=$(CGVM_SETUP_ONLY=1 "$cgvm" 2>&1) || rc=$?
+if [ "$rc" != 0 ]; then
+    printf '%s\n' "$setup" | tail -n 20
+    fail_all "cgvm set-up failed (exit $rc): $(printf '%s\n' "$setup" | tail -n 1)"
 fi
 
 work=$(mktemp -d)
@@ -93,7 +107,8 @@ for m in $modes; do
         echo ">> cgroup tests in the pure $m guest: passed (${took}s)"
     elif [ "$rc" = 125 ] && ! grep -q '^guest: ' "$work/$m.log"; then
         why=$(grep -m1 '^cgvm: ' "$work/$m.log" || echo "cgvm: exit 125")
-        echo ">> SKIP cgroup tests in the $m guest: it did not boot (${took}s; $why)"
+        echo ">> FAIL cgroup tests in the $m guest: it died before its tests ran (${took}s; $why)"
+        status=1
     else
         echo ">> FAIL cgroup tests in the pure $m guest (exit $rc after ${took}s)"
         status=1

@@ -303,6 +303,8 @@ def test_memory_limit_oom_kill(
     # SIGKILLed by the kernel (podman's State.OOMKilled stays false here with
     # runc as well: conmon's OOM watch does not see this hybrid host's cgroups)
     assert res.code == 137, res
+    cid = podman.full_id(runtime, name)
+    assert_ran_under(runtime, podman.runtime_log(cid), cid)  # the OOM kill was under pyoci
     assert podman(runtime, "rm", name).code == 0
 
 

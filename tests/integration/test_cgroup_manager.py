@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from cgroup_helpers import runc_failed
 
 from pyoci.cgroups import layout
 from pyoci.cgroups.manager import FsManager, manager_for_create, manager_from_record, remove_tree
@@ -708,21 +709,6 @@ def test_stats_document(env: Env) -> None:
     assert jsonio.loads(jsonio.dumps(doc)) == doc
 
 
-def test_no_stray_process_api_changes() -> None:
-    """Nothing here ever writes below the host's own cgroups."""
-    name = "process_api"
-    for root in _hierarchy_roots():
-        assert not any(p.startswith("pyoci") for p in _listdir(f"{root}/{name}"))
-
-
-def _listdir(path: str) -> list[str]:
-    try:
-        return os.listdir(path)
-    except OSError as err:
-        assert err.errno in (errno.ENOENT, errno.ENOTDIR)
-        return []
-
-
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__, "-q"]))
 
@@ -814,7 +800,7 @@ def test_same_files_as_runc(env: Env, tmp_path: Path) -> None:
                 timeout=120,
             ).returncode
         if code != 0:
-            pytest.skip(f"runc create failed here: {log.read_text().strip()[-300:]}")
+            runc_failed("create", log.read_text())
         ours.apply(resources)
         theirs = manager_for_create("runc", f"{env.parent}/runc")
         assert theirs is not None
@@ -837,3 +823,36 @@ def test_same_files_as_runc(env: Env, tmp_path: Path) -> None:
             assert their_dev - mine_dev <= {"c 5:1 rwm"}
     finally:
         subprocess.run([runc, "--root", state, "delete", "--force", cid], capture_output=True)
+
+
+# ---------------------------------------------------------------- the host's cgroups
+
+
+def _own_cgroup_trees() -> dict[str, set[str]]:
+    """Every directory below this process's own cgroups (the host's: not the root of a
+    hierarchy, which concurrent test runs share), in every hierarchy."""
+    paths = {ln.split(":", 2)[2] for ln in Path("/proc/self/cgroup").read_text().splitlines()}
+    trees: dict[str, set[str]] = {}
+    for root in _hierarchy_roots():
+        for rel in paths - {"/"}:
+            top = f"{root}{rel}"
+            if os.path.isdir(top):
+                trees[top] = {d for d, _, _ in os.walk(top)}
+    return trees
+
+
+@pytest.fixture(scope="module", autouse=True)
+def host_cgroups_before() -> dict[str, set[str]]:
+    return _own_cgroup_trees()
+
+
+def test_no_stray_host_cgroups(host_cgroups_before: dict[str, set[str]]) -> None:
+    """Nothing in this module wrote below the host's cgroups: the cgroups of the test
+    process itself (where a relative cgroupsPath would land) have the directories they
+    had before the module's first test, and no pyoci cgroup is under a process_api one."""
+    after = _own_cgroup_trees()
+    for top, before in host_cgroups_before.items():
+        assert after.get(top, set()) == before, f"{top}: new {sorted(after[top] - before)}"
+    for root in _hierarchy_roots():
+        for d, subdirs, _ in os.walk(f"{root}/process_api"):
+            assert not [s for s in subdirs if s.startswith("pyoci")], f"pyoci cgroups in {d}"

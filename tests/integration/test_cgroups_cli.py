@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cgroup_helpers import runc_failed
 from helpers import Bundle, RuntimeCLI, wait_for
 
 from pyoci.cgroups import layout
@@ -630,7 +631,7 @@ def test_same_cgroup_files_as_runc_create_and_update(
     pyoci("create", "--bundle", str(mine_b.path), "diff", check=True, timeout=SLOW)
     res = runc("create", "--bundle", str(their_b.path), "diff", timeout=SLOW)
     if res.code != 0:
-        pytest.skip(f"runc create fails on this host: {res.err.strip()[-300:]}")
+        runc_failed("create", res.err)
     ours = manager(pyoci, "diff")
     theirs = manager_for_create("diff", their_b.config["linux"]["cgroupsPath"])
     assert theirs is not None and os.path.isdir(theirs.dirs()[0])
@@ -660,7 +661,7 @@ def test_same_stats_shape_as_runc(
     pyoci("run", "-d", "--bundle", str(mine_b.path), "st", check=True, timeout=SLOW)
     res = runc("run", "-d", "--bundle", str(their_b.path), "st", timeout=SLOW)
     if res.code != 0:
-        pytest.skip(f"runc run fails on this host: {res.err.strip()[-300:]}")
+        runc_failed("run", res.err)
     mine = stats(pyoci, "st")
     theirs = stats(runc, "st")
     assert set(mine) == set(theirs) == {"type", "id", "data"}

@@ -7,6 +7,10 @@ are unit-tested against fake procfs trees in tests/unit/test_lsm.py).
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -84,10 +88,23 @@ def test_exec_apparmor_profile_without_apparmor_is_an_error(
 
 
 @needs_apparmor
-def test_apparmor_profile_applies(pyoci: RuntimeCLI, bundle_factory: Any) -> None:
-    res = _run(pyoci, bundle_factory, "cat /proc/self/attr/apparmor/current",
-               process={"apparmorProfile": "unconfined"})  # fmt: skip
-    assert res.code == 0 and res.out.startswith("unconfined"), res
+def test_apparmor_profile_applies(pyoci: RuntimeCLI, bundle_factory: Any, tmp_path: Path) -> None:
+    """A profile the test runner does not run under (loaded for the test, in complain
+    mode so that it allows everything) confines the container's process."""
+    parser = shutil.which("apparmor_parser")
+    assert parser is not None, "AppArmor is enabled but apparmor_parser is not installed"
+    name = f"pyoci-test-{os.getpid()}"
+    own = Path("/proc/self/attr/apparmor/current").read_text()
+    assert not own.startswith(name), own
+    src = tmp_path / name
+    src.write_text(f"profile {name} flags=(complain) {{\n}}\n")
+    subprocess.run([parser, "--replace", str(src)], check=True, capture_output=True)
+    try:
+        res = _run(pyoci, bundle_factory, "cat /proc/self/attr/apparmor/current",
+                   process={"apparmorProfile": name})  # fmt: skip
+    finally:
+        subprocess.run([parser, "--remove", str(src)], check=False, capture_output=True)
+    assert res.code == 0 and res.out.strip("\0\n") == f"{name} (complain)", res
 
 
 @needs_selinux

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import struct
+
 import pytest
 from cgroup_helpers import decode, run_device_program
 
@@ -219,9 +221,13 @@ def test_encode_decode_round_trip() -> None:
     program = D.encode(insns)
     assert len(program) == 8 * len(insns)
     assert decode(program) == insns
-    # dst in the low nibble, src in the high nibble (little-endian bpf_insn)
-    assert program[8 * 2 + 1] == 0x31 or decode(program)[2] == (D.BPF_LDX_MEM_W, 3, 1, 0, 0)
+    # struct bpf_insn {u8 code; u8 dst_reg:4, src_reg:4; s16 off; s32 imm} on a
+    # little-endian host: dst in the low nibble, src in the high one
+    assert insns[2] == (D.BPF_LDX_MEM_W, 3, 1, 0, 0)
+    assert program[8 * 2 + 1] == (1 << 4) | 3
     assert program[1] == (1 << 4) | 2
+    assert program == b"".join(struct.pack("<BBhi", code, (src << 4) | dst, off, imm)
+                               for code, dst, src, off, imm in insns)
 
 
 def test_default_container_program() -> None:

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from conformance import refs
 from pyoci.spec import validate
 from pyoci.spec.docpath import format_path
 from pyoci.spec.semver import semver_key
@@ -32,11 +33,9 @@ from pyoci.spec.validate import (
 )
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SPEC_DIR = os.environ.get("PYOCI_SPEC_DIR") or os.path.normpath(
-    os.path.join(REPO, "..", "shared", "reference", "runtime-spec")
-)
+SPEC_DIR = str(refs.spec_dir())  # $PYOCI_SPEC_DIR or ../shared/reference/runtime-spec
 UPSTREAM_SCHEMA = os.path.join(SPEC_DIR, "schema")
-NO_SPEC = f"runtime-spec reference not found at {SPEC_DIR} (set PYOCI_SPEC_DIR)"
+NO_SPEC = refs.spec_missing() or f"no spec files under {SPEC_DIR}/schema"
 CORPUS = os.path.join(REPO, "tests", "data", "configs")
 
 # One line a problem: "<source>: [<path>: ]<message> (<rule>[ <value>])"

@@ -34,15 +34,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conformance import refs
 from pyoci.spec import schemac, validate
 from pyoci.spec.validate import schema_dir
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SPEC_DIR = os.environ.get("PYOCI_SPEC_DIR") or os.path.normpath(
-    os.path.join(REPO, "..", "shared", "reference", "runtime-spec")
-)
+SPEC_DIR = str(refs.spec_dir())  # $PYOCI_SPEC_DIR or ../shared/reference/runtime-spec
 SPEC_TESTS = os.path.join(SPEC_DIR, "schema", "test")
-NO_SPEC = f"runtime-spec reference not found at {SPEC_DIR} (set PYOCI_SPEC_DIR)"
+NO_SPEC = refs.spec_missing() or f"no spec files under {SPEC_DIR}/schema"
 CORPUS = os.path.join(REPO, "tests", "data", "configs")
 RUNC_SPEC = os.path.join(CORPUS, "valid", "runc-spec.json")
 
