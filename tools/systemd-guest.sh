@@ -1,0 +1,60 @@
+#!/bin/sh
+# The systemd cgroup driver's tests (tests/systemd/) inside ONE throwaway guest
+# that boots systemd as PID 1 on pure cgroup v2 with the system D-Bus
+# (../shared/tools/cgvm/run-in-cgv2.sh --systemd): this machine has no systemd,
+# most users' hosts do.  tools/test.sh runs it after the cgroup guests; by
+# hand, as root:
+#
+#   tools/systemd-guest.sh [-- pytest args]        e.g. -- -k 'runc and scope'
+#
+# Without ../shared/tools/cgvm (a contributor's bare clone) the run is one
+# ">> SKIP" line with the reason; when the guest cannot be set up, dies, times
+# out or a test fails, it is a ">> FAIL" and the exit status is 1.
+#
+# Knobs: PYOCI_VENV (the virtualenv; .venv), CGVM (the cgvm script),
+# CGVM_TIMEOUT (seconds the guest may run, default 900), CGVM_* (see cgvm).
+#
+# Inside the guest (run-in-cgv2.sh runs "tools/systemd-guest.sh --inside" as
+# the service cgvm.service): state roots and the busybox rootfs on the guest's
+# tmpfs (9p refuses FIFOs), then pytest on tests/systemd with the plugins it
+# does not need turned off (the guest is 20-40x slower than the host).
+set -eu
+cd "$(dirname "$0")/.."
+repo=$(pwd)
+venv=${PYOCI_VENV:-$repo/.venv}
+
+if [ "${1:-}" = "--inside" ]; then
+    shift
+    export PYOCI_TEST_TMP=/tmp/pyoci-tests PYTHONDONTWRITEBYTECODE=1
+    echo "guest: kernel $(uname -r), $(systemctl --version | head -n1), $(nproc) cpus," \
+        "$(systemctl is-system-running 2>&1)"
+    # shellcheck disable=SC2086
+    exec "$venv/bin/python3" -P -m pytest -p no:cacheprovider -p no:doctest -q -rs \
+        --durations=8 tests/systemd "$@"
+fi
+
+[ "${1:-}" = "--" ] && shift
+cgvm=${CGVM:-$(cd "$repo/.." && pwd)/shared/tools/cgvm/run-in-cgv2.sh}
+fail() { echo ">> FAIL systemd driver tests in the systemd guest: $1"; exit 1; }
+
+if [ ! -e "$cgvm" ]; then
+    echo ">> SKIP systemd driver tests in the systemd guest: no cgvm script at $cgvm (../shared absent)"
+    exit 0
+fi
+[ "$(id -u)" = 0 ] || fail "needs root"
+[ -x "$venv/bin/python3" ] || fail "no virtualenv at $venv (tools/bootstrap.sh --test)"
+if ! setup=$(CGVM_SETUP_ONLY=1 "$cgvm" --systemd 2>&1); then
+    fail "cgvm set-up failed: $(printf '%s\n' "$setup" | tail -n 1)"
+fi
+
+echo ">> systemd driver tests in a systemd guest (systemd PID 1, cgroup v2)"
+start=$(date +%s)
+rc=0
+PYOCI_VENV="$venv" CGVM_TIMEOUT="${CGVM_TIMEOUT:-900}" \
+    "$cgvm" --systemd tools/systemd-guest.sh --inside "$@" || rc=$?
+took=$(( $(date +%s) - start ))
+if [ "$rc" = 0 ]; then
+    echo ">> systemd driver tests in the systemd guest: passed (${took}s)"
+    exit 0
+fi
+fail "exit $rc after ${took}s$([ "$rc" = 125 ] && echo ' (the guest died or timed out)')"
