@@ -83,5 +83,3 @@ def units(rt: SdRuntime, request: pytest.FixtureRequest) -> Iterator[Units]:
     problems += u.cleanup()
     if not request.node.stash.get(CALL_FAILED, True):
         assert not problems, f"{rt.name} left behind: {problems}"
-
-

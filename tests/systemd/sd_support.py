@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import json
 import secrets
-import shutil
 import subprocess
-import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import Bundle, RuntimeCLI, make_bundle, pyoci_binary, rmdir_cgroup_tree
+from helpers import Bundle, RuntimeCLI, make_bundle, rmdir_cgroup_tree
 
 HERE = Path(__file__).parent
 CGROUP_ROOT = Path("/sys/fs/cgroup")

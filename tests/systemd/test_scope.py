@@ -64,7 +64,6 @@ SYSTEMD_WANT = {
     "AllowedCPUs": "1",
     "AllowedMemoryNodes": "0",
     "DevicePolicy": "strict",
-    "NeedDaemonReload": "no",
 }
 FILES_WANT = {
     "memory.max": str(64 * MiB),
@@ -103,6 +102,10 @@ def test_scope_properties_and_files(
     assert files["cpu.weight"] == got["CPUWeight"], (files, got)
     # the init is really in there, and only what we started is
     assert cg_read(scope.dir, "cgroup.procs").split() == [str(pid)]
+    # last: the unit as systemd would load it again (a reload must not change it)
+    runc_bug(rt, request, "NeedDaemonReload=yes: DevicePolicy sent before DeviceAllow "
+             "(runc #4568, fixed by PR #4612)")  # fmt: skip
+    assert got["NeedDaemonReload"] == "no"
 
 
 def test_limits_survive_daemon_reload(
@@ -118,7 +121,7 @@ def test_limits_survive_daemon_reload(
     assert after == before
     assert show(scope.unit, "NeedDaemonReload")["NeedDaemonReload"] == "no"
     # the container still works (exec after reload: runc #3551, devices re-applied)
-    res = rt("exec", scope.cid, "sh", "-c", "echo ok > /dev/null && cat /dev/zero | head -c 3 | wc -c")
+    res = rt("exec", scope.cid, "sh", "-c", "echo > /dev/null && head -c 3 /dev/zero | wc -c")
     assert (res.code, res.out.strip()) == (0, "3"), res
 
 
@@ -207,17 +210,24 @@ def test_delete_removes_scope_and_name_is_reused(
 def test_delete_removes_failed_unit(
     rt: SdRuntime, units: Units, workdir: Path, rootfs: Path
 ) -> None:
-    """runc delete.bats "runc delete removes failed systemd unit" (runc 43564a7b5):
-    systemd stops the scope after RuntimeMaxSec and keeps it failed; delete resets it."""
+    """runc delete.bats "runc delete removes failed systemd unit" (runc 43564a7b5): a
+    scope that failed stays loaded until reset; delete must reset it.  The bats test
+    fails it with RuntimeMaxSec=2, shorter than a create in this emulated guest: here
+    TimeoutStopSec=1 (an annotation, "Sec" -> "USec") and processes that ignore
+    SIGTERM make `systemctl stop` time out into "failed"."""
     scope = units.scope()
-    ann = {"org.systemd.property.RuntimeMaxSec": "2",
-           "org.systemd.property.TimeoutStopSec": "uint64 1"}  # fmt: skip
-    b = sd_bundle(workdir, rootfs, scope, ["sleep", "100"], annotations=ann)
+    ann = {"org.systemd.property.TimeoutStopSec": "uint64 1",
+           "org.systemd.property.RuntimeMaxSec": "600"}  # fmt: skip
+    b = sd_bundle(workdir, rootfs, scope, ["sh", "-c", 'trap "" TERM; sleep 1000 & wait'],
+                  annotations=ann)  # fmt: skip
     start(rt, b, scope.cid)
-    assert show(scope.unit, "RuntimeMaxUSec")["RuntimeMaxUSec"] == "2s"
-    wait_until(lambda: rt.state(scope.cid)["status"] == "stopped", 60, "the unit to time out")
-    wait_until(lambda: status_code(scope.unit) == 3, 30, "the unit to be failed")
-    assert show(scope.unit, "ActiveState")["ActiveState"] == "failed"
+    got = show(scope.unit, "TimeoutStopUSec", "RuntimeMaxUSec")
+    assert got == {"TimeoutStopUSec": "1s", "RuntimeMaxUSec": "10min"}, got
+    res = systemctl("stop", scope.unit, timeout=120)
+    assert status_code(scope.unit) == 3, res
+    assert show(scope.unit, "ActiveState", "Result") == {"ActiveState": "failed",
+                                                         "Result": "timeout"}  # fmt: skip
+    wait_until(lambda: rt.state(scope.cid)["status"] == "stopped", 60, "stopped")
     res = rt("delete", scope.cid)
     assert res.code == 0, res
     assert status_code(scope.unit) == 4
@@ -260,7 +270,9 @@ def test_malformed_cgroups_path(
     assert after - before == set()
 
 
-@pytest.mark.parametrize(("limit", "tasks_max", "pids_max"), [(0, "1", "1"), (-1, "infinity", "max")])
+@pytest.mark.parametrize(
+    ("limit", "tasks_max", "pids_max"), [(0, "1", "1"), (-1, "infinity", "max")]
+)
 def test_pids_limit_edges(
     rt: SdRuntime, units: Units, workdir: Path, rootfs: Path, request: pytest.FixtureRequest,
     limit: int, tasks_max: str, pids_max: str,
@@ -281,11 +293,14 @@ def test_pids_limit_edges(
                          [(4000, 10000, "400ms", "4000 10000"),
                           (3333, 10000, "340ms", "3400 10000")])  # fmt: skip
 def test_cpu_quota_rounding(
-    rt: SdRuntime, units: Units, workdir: Path, rootfs: Path,
+    rt: SdRuntime, units: Units, workdir: Path, rootfs: Path, request: pytest.FixtureRequest,
     quota: int, period: int, per_sec: str, cpu_max: str,
 ) -> None:  # fmt: skip
     """systemd keeps CPU quota in 10 ms per second steps: the runtime rounds up and
     writes the same quota to cpu.max (runc helpers.bash check_cpu_quota)."""
+    if quota % 100:
+        runc_bug(rt, request, "cpu.max keeps the unrounded quota, a reload writes systemd's "
+                 "(fact sheet section 6: cpu quota fractional % mismatch)")  # fmt: skip
     scope, b = limited(workdir, rootfs, units,
                        resources={"cpu": {"quota": quota, "period": period}})  # fmt: skip
     start(rt, b, scope.cid)
