@@ -49,7 +49,7 @@ if [ "${1:-}" = "--inside" ]; then
     echo "guest: kernel $(uname -r), $(systemctl --version | head -n1), $(nproc) cpus," \
         "$(systemctl is-system-running 2>&1)"
     # shellcheck disable=SC2086
-    exec "$venv/bin/python3" -P -m pytest -p no:cacheprovider -p no:doctest -q -rs \
+    exec "$venv/bin/python3" -P -m pytest -p no:cacheprovider -p no:doctest -p no:hypothesispytest -q -rs \
         --durations=8 tests/systemd "$@"
 fi
 

@@ -39,14 +39,15 @@ def systemctl(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[st
 
 
 def show(unit: str, *props: str) -> dict[str, str]:
-    """``systemctl show UNIT -p A,B``: {A: value, B: value}."""
+    """``systemctl show UNIT -p A,B``: {A: value, B: value}; a list property shown as
+    several lines (DeviceAllow) is joined with ", "."""
     res = systemctl("show", unit, "-p", ",".join(props))
     assert res.returncode == 0, res
-    out = {}
+    out: dict[str, str] = {}
     for line in res.stdout.splitlines():
         key, sep, value = line.partition("=")
         if sep:
-            out[key] = value
+            out[key] = f"{out[key]}, {value}" if key in out and value else value
     return out
 
 
@@ -86,6 +87,14 @@ def cgroup_of(pid: int) -> str:
 
 def cg_read(cgdir: Path, name: str) -> str:
     return (cgdir / name).read_text().strip()
+
+
+def cg_procs(cgdir: Path) -> list[str]:
+    """The pids in a cgroup; none when it is gone (or going: ENODEV)."""
+    try:
+        return cg_read(cgdir, "cgroup.procs").split()
+    except OSError:
+        return []
 
 
 def cg_values(cgdir: Path, names: list[str]) -> dict[str, str]:

@@ -273,7 +273,7 @@ def test_ctr_runc_systemd_cgroup(
         "--cgroup", f"system.slice:cri-containerd:{cid}",
         "--fifo-dir", str(containerd.fifo_dir),
         "--rootfs", str(containerd.rootfs),
-        cid, "sleep", "1000",
+        cid, "/bin/sleep", "1000",
     )  # fmt: skip
     assert res.code == 0, res
     ran_under(rt, containerd.runtime_log(cid), cid)
@@ -300,8 +300,9 @@ def test_docker_default_systemd_driver(
     assert res.out.split() == ["systemd", "2"], res
     name = f"sd-{rt.name}-{SESSION[:4]}"
     runtime = "pyoci" if rt.name == "pyoci" else "runc"
+    # no apparmor_parser on this machine: dockerd would load its default profile
     res = docker("run", "-d", "--name", name, "--runtime", runtime, "--network", "none",
-                 IMAGE, "sleep", "1000")  # fmt: skip
+                 "--security-opt", "apparmor=unconfined", IMAGE, "sleep", "1000")  # fmt: skip
     assert res.code == 0, res
     cid = res.out.strip()
     unit = f"docker-{cid}.scope"
@@ -358,13 +359,19 @@ def test_podman_default_systemd_manager(
     name = f"sd-{rt.name}-{SESSION[:4]}"
     proc = subprocess.Popen(
         [*podman, "run", "--rm", "--name", name, "--network", "none", "--cgroupns", "host",
+         "--security-opt", "apparmor=unconfined",
          "-v", f"{gate.dir}:/gate", "--rootfs", str(own_rootfs),
          "/bin/sh", "-c", f"cat /proc/self/cgroup; {eng.Gate.WAIT}; exit 3"],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
         cwd=base,
     )  # fmt: skip
     try:
-        seen = eng.read_until(proc, b"\n", timeout=300)
+        try:
+            seen = eng.read_until(proc, b"\n", timeout=300)
+        except AssertionError:
+            eng.stop_pid(proc)
+            assert proc.stderr is not None
+            raise AssertionError(f"podman run: {proc.returncode} {proc.stderr.read()!r}") from None
         res = subprocess.run([*podman, "inspect", "--format", "{{.Id}} {{.State.Pid}}", name],
                              capture_output=True, text=True, env=env, timeout=180)  # fmt: skip
         assert res.returncode == 0, res

@@ -17,6 +17,7 @@ from sd_support import (
     CGROUP_ROOT,
     SdRuntime,
     Units,
+    cg_procs,
     cg_read,
     cg_values,
     cgroup_of,
@@ -151,8 +152,8 @@ def test_pause_resume_kill_all_ps_events(
     scope = units.scope()
     b = sd_bundle(workdir, rootfs, scope, ["sh", "-c", "sleep 1000 & exec sleep 1001"])
     pid = start(rt, b, scope.cid)
-    wait_until(lambda: len(cg_read(scope.dir, "cgroup.procs").split()) == 2, 30, "two processes")
-    procs = sorted(int(p) for p in cg_read(scope.dir, "cgroup.procs").split())
+    wait_until(lambda: len(cg_procs(scope.dir)) == 2, 30, "two processes")
+    procs = sorted(int(p) for p in cg_procs(scope.dir))
 
     res = rt("ps", "--format", "json", scope.cid)
     assert res.code == 0, res
@@ -174,8 +175,7 @@ def test_pause_resume_kill_all_ps_events(
 
     res = rt("kill", "--all", scope.cid, "KILL")
     assert res.code == 0, res
-    wait_until(lambda: not scope.dir.exists() or cg_read(scope.dir, "cgroup.procs") == "", 30,
-               "the scope to empty")  # fmt: skip
+    wait_until(lambda: cg_procs(scope.dir) == [], 30, "the scope to empty")
     wait_until(lambda: rt.state(scope.cid)["status"] == "stopped", 30, "stopped")
     delete(rt, scope.cid)
     assert status_code(scope.unit) == 4
@@ -208,7 +208,7 @@ def test_delete_removes_scope_and_name_is_reused(
 
 
 def test_delete_removes_failed_unit(
-    rt: SdRuntime, units: Units, workdir: Path, rootfs: Path
+    rt: SdRuntime, units: Units, workdir: Path, rootfs: Path, request: pytest.FixtureRequest
 ) -> None:
     """runc delete.bats "runc delete removes failed systemd unit" (runc 43564a7b5): a
     scope that failed stays loaded until reset; delete must reset it.  The bats test
@@ -230,6 +230,8 @@ def test_delete_removes_failed_unit(
     wait_until(lambda: rt.state(scope.cid)["status"] == "stopped", 60, "stopped")
     res = rt("delete", scope.cid)
     assert res.code == 0, res
+    runc_bug(rt, request, "delete leaves a failed scope loaded: no ResetFailedUnit "
+             "(fixed by runc 43564a7b5)")  # fmt: skip
     assert status_code(scope.unit) == 4
     assert not scope.dir.exists()
 
