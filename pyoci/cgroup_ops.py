@@ -26,11 +26,12 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from typing import Any
 
+    from pyoci.cgroups import CgroupManager
     from pyoci.cgroups.manager import FsManager
     from pyoci.lifecycle import RuntimeOptions
 
 
-def _manager(record: Mapping[str, Any]) -> FsManager:
+def _any_manager(record: Mapping[str, Any]) -> CgroupManager:
     saved = record.get("cgroup")
     if not saved:
         raise CgroupError(
@@ -40,6 +41,21 @@ def _manager(record: Mapping[str, Any]) -> FsManager:
     from pyoci.cgroups.manager import manager_from_record
 
     return manager_from_record(saved)
+
+
+def _manager(record: Mapping[str, Any]) -> FsManager:
+    """The cgroupfs manager of the container's directories: pause, resume, ps
+    and events only touch files, whatever the driver (the systemd driver's
+    scope too, as runc)."""
+    from pyoci.cgroups.manager import FsManager
+
+    mgr = _any_manager(record)
+    if isinstance(mgr, FsManager):
+        return mgr
+    from pyoci.cgroups.systemd import SystemdManager
+
+    assert isinstance(mgr, SystemdManager)
+    return mgr.fs
 
 
 # ---------------------------------------------------------------- update
@@ -114,7 +130,7 @@ def update(opts: RuntimeOptions, container_id: str, patch: Mapping[str, Any]) ->
         merged, request = merge_resources(current, patch)
         if not request:
             return []
-        warnings = _manager(record).update(request)
+        warnings = _any_manager(record).update(request)  # systemd: SetUnitProperties too
         linux["resources"] = merged
         record["config"] = config
         cdir.write(record)

@@ -260,6 +260,7 @@ def _create(
         systemd=job.opts.systemd_cgroup,
         rootless=job.opts.rootless,
         resources=resources,
+        annotations=config.get("annotations"),
     )
     if job.cgroup is not None:
         job.cgroup.create()
@@ -341,6 +342,8 @@ def _create(
             except (OSError, PyociError):
                 _raise_child_error(parent_sock)  # stage 1 failed and exited first
                 raise
+            # the systemd driver knows its unit's directories once it started
+            record["cgroup"] = job.cgroup.record()
         new_userns = "user" in namespaces and namespaces["user"] is None
         if not new_userns:
             try:

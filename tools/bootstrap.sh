@@ -15,7 +15,8 @@ with_tests=0
 
 pkgs="gcc libc6-dev libseccomp-dev libseccomp2 busybox-static python3-venv python3-dev git"
 if [ "$with_tests" = 1 ]; then
-    pkgs="$pkgs runc crun uidmap passwd iproute2 util-linux procps"
+    # dbus-daemon: tests/integration/test_dbus_daemon.py runs a private bus
+    pkgs="$pkgs runc crun uidmap passwd iproute2 util-linux procps dbus-daemon"
 fi
 
 missing=""

@@ -12,6 +12,8 @@ Modules here must stay cheap to import: ``state``/``kill``/``delete`` rebuild
 a manager and must not pull in heavy modules.
 
 Layout: ``manager`` (the cgroupfs manager for v1, v2 and hybrid hosts),
+``systemd`` (the systemd driver: a transient scope over D-Bus, files through
+the cgroupfs manager), ``systemd_props`` (pure: cgroupsPath, unit properties),
 ``layout`` (host mode detection, cgroupsPath resolution), ``resources``
 (pure ``linux.resources`` -> file writes per version), ``devices`` (rule
 emulator, v1 transitions, eBPF program), ``ebpf`` (bpf(2) load/attach),
@@ -34,7 +36,8 @@ if TYPE_CHECKING:
             """Write ``linux.resources``; return warnings for unsupported knobs."""
 
         def add_process(self, pid: int) -> None:
-            """Move ``pid`` (all its threads) into the container's cgroup."""
+            """Move ``pid`` (all its threads) into the container's cgroup.  (The
+            systemd driver's create manager starts its scope with this first pid.)"""
 
         def update(self, resources: dict[str, Any]) -> list[str]:
             """Apply changed resources to a live container."""
@@ -79,5 +82,6 @@ def cgroup_features() -> dict[str, bool]:
     """``linux.cgroup`` of the features document: what this build supports
     (as runc reports it: capabilities of the runtime, not of this host).  The
     cgroupfs manager drives v1, v2 and hybrid hosts and writes ``rdma.max``;
-    the systemd driver (``--systemd-cgroup``) is not implemented."""
-    return {"v1": True, "v2": True, "systemd": False, "systemdUser": False, "rdma": True}
+    the systemd driver (``--systemd-cgroup``, ``pyoci.cgroups.systemd``) uses
+    the system bus, or the user's bus when rootless."""
+    return {"v1": True, "v2": True, "systemd": True, "systemdUser": True, "rdma": True}

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any
 
+    from pyoci.cgroups import CgroupManager
+
 SIGKILL = 9  # ``import signal`` pulls in enum
 DEFAULT_PARENT = "pyoci"
 
@@ -177,10 +179,12 @@ class FsManager:
 
     # ------------------------------------------------------------ create
 
-    def create(self) -> None:
+    def create(self, *, check_existing: bool = True) -> None:
+        """``check_existing``: refuse a cgroup that already holds processes or is
+        frozen (the systemd driver checks before systemd moves the first one in)."""
         created: list[str] = []
         try:
-            preexisting = lean_os.isdir(self._main())
+            preexisting = check_existing and lean_os.isdir(self._main())
             for directory, mountpoint in self.mounts.items():
                 self._make(directory, mountpoint, created)
             if self.unified is not None:
@@ -668,23 +672,33 @@ def manager_for_create(
     systemd: bool = False,
     rootless: bool = False,
     resources: Mapping[str, Any] | None = None,
+    annotations: Mapping[str, Any] | None = None,
     cgroup_root: str = "/sys/fs/cgroup",
     proc_root: str = "/proc",
-) -> FsManager | None:
+) -> CgroupManager | None:
     """The manager for a new container; nothing is created yet (``create()`` does).
 
     ``cgroups_path``: ``linux.cgroupsPath`` (None or "" for the default
-    ``/pyoci/<id>``).  Returns None only when ``rootless`` and no cgroup is
-    writable and no resources are requested.  Raises ``CgroupError`` when
-    the resources cannot be applied on this host.
+    ``/pyoci/<id>``; with ``systemd``, ``slice:prefix:name``, see
+    ``pyoci.cgroups.systemd``).  Returns None only when ``rootless`` and no
+    cgroup is writable and no resources are requested.  Raises
+    ``CgroupError`` when the resources cannot be applied on this host.
+    ``annotations``: the config's, for systemd's ``org.systemd.property.*``.
     """
     from pyoci.cgroups import layout
     from pyoci.cgroups import resources as R
 
     if systemd:
-        raise CgroupError(
-            "the systemd cgroup driver (--systemd-cgroup) is not supported yet;"
-            " use the default cgroupfs driver"
+        from pyoci.cgroups import systemd as S
+
+        return S.manager_for_create(
+            container_id,
+            cgroups_path,
+            rootless=rootless,
+            resources=resources,
+            annotations=annotations,
+            cgroup_root=cgroup_root,
+            proc_root=proc_root,
         )
     if not container_id or "/" in container_id or container_id in (".", ".."):
         raise CgroupError(f"invalid container id for a cgroup name: {container_id!r}")
@@ -693,7 +707,7 @@ def manager_for_create(
         if len(parts) == 3:
             raise CgroupError(
                 f"cgroupsPath {cgroups_path!r} is in systemd's slice:prefix:name form,"
-                " which needs --systemd-cgroup (not supported yet)"
+                " which needs --systemd-cgroup"
             )
     hosts = layout.detect(cgroup_root, proc_root)
     default = not cgroups_path
@@ -765,8 +779,17 @@ def _writable(directory: str, mountpoint: str) -> bool:
 
 def manager_from_record(
     record: Mapping[str, Any], cgroup_root: str = "/sys/fs/cgroup"
-) -> FsManager:
+) -> CgroupManager:
     """Rebuild the manager ``create`` saved with ``record()``.  No file is read."""
+    if record.get("driver") == "systemd":
+        from pyoci.cgroups.systemd import manager_from_record as systemd_from_record
+
+        return systemd_from_record(record, cgroup_root)
+    return fs_from_record(record, cgroup_root)
+
+
+def fs_from_record(record: Mapping[str, Any], cgroup_root: str = "/sys/fs/cgroup") -> FsManager:
+    """``manager_from_record`` for the cgroupfs driver's record."""
     if record.get("driver", "cgroupfs") != "cgroupfs":
         raise CgroupError(f"unknown cgroup driver {record.get('driver')!r} in the saved state")
     try:

@@ -1,8 +1,8 @@
 """pyoci features: the runtime-spec features document (features.md, features-linux.md).
 
 Truthful about this build: every name listed is one ``create`` accepts and acts on.
-Intel RDT is reported disabled, the systemd cgroup driver too (``--systemd-cgroup``
-is refused).
+Intel RDT is reported disabled.  The systemd cgroup driver (``--systemd-cgroup``)
+is there, for root (system bus) and rootless (user bus) as runc reports it.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ FLAGS: list[Flag] = []
 
 def features_document() -> dict[str, Any]:
     from pyoci import SPEC_VERSION
+    from pyoci.cgroups import cgroup_features
     from pyoci.init.mountplan import mount_option_names
     from pyoci.init.security import MPOL_FLAGS, MPOL_MODES
     from pyoci.native import consts as c
@@ -41,14 +42,9 @@ def features_document() -> dict[str, Any]:
     linux: dict[str, Any] = {
         "namespaces": sorted(c.NAMESPACE_FLAGS),
         "capabilities": sorted(CAPABILITIES, key=CAPABILITIES.__getitem__),
-        # the cgroupfs manager drives v1, v2 and hybrid hosts; no systemd driver yet
-        "cgroup": {
-            "v1": True,
-            "v2": True,
-            "systemd": False,
-            "systemdUser": False,
-            "rdma": True,
-        },
+        # the cgroupfs manager drives v1, v2 and hybrid hosts; the systemd driver
+        # (pyoci.cgroups.systemd) too, on the system bus and the user bus
+        "cgroup": cgroup_features(),
         "seccomp": _seccomp(),
         "apparmor": {"enabled": True},
         "selinux": {"enabled": True},

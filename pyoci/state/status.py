@@ -61,4 +61,6 @@ def _is_frozen(record: dict[str, Any]) -> bool:
     from pyoci.cgroups.freezer import is_frozen
 
     cg = record["cgroup"]
+    if cg.get("driver") == "systemd":
+        cg = cg.get("fs") or {}  # the scope's directories (pyoci.cgroups.systemd)
     return is_frozen((cg.get("v1") or {}).get("freezer"), cg.get("unified"))

@@ -113,14 +113,6 @@ def test_log_json_and_debug(workdir: Path) -> None:
     assert any(ln["level"] == "debug" for ln in lines), lines
 
 
-def test_systemd_cgroup_is_refused_clearly(bundle_factory: Any, workdir: Path) -> None:
-    b = bundle_factory(["true"])
-    res = raw("--root", str(workdir / "r"), "--systemd-cgroup", "create", "-b", str(b.path), "x")
-    assert res.returncode == 1
-    assert "systemd" in res.stderr and len(res.stderr.strip().splitlines()) == 1
-    assert not (workdir / "r" / "x").exists()
-
-
 # ------------------------------------------------------------------------- spec
 
 
@@ -177,7 +169,8 @@ def test_features_document_is_valid() -> None:
         ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"])  # fmt: skip
     assert "CAP_CHECKPOINT_RESTORE" in linux["capabilities"]
     assert linux["cgroup"]["v1"] and linux["cgroup"]["v2"]
-    assert linux["cgroup"]["systemd"] is False  # refused by create: see above
+    assert linux["cgroup"]["systemd"] is True  # test_systemd_cli.py, tests/systemd/
+    assert linux["cgroup"]["systemdUser"] is True
     assert linux["mountExtensions"]["idmap"]["enabled"] is True
     seccomp = linux["seccomp"]
     assert seccomp["enabled"] is True
