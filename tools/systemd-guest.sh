@@ -25,7 +25,7 @@ venv=${PYOCI_VENV:-$repo/.venv}
 
 if [ "${1:-}" = "--inside" ]; then
     shift
-    export PYOCI_TEST_TMP=/tmp/pyoci-tests PYTHONDONTWRITEBYTECODE=1
+    export PYOCI_TEST_TMP=/tmp/pyoci-tests PYTHONDONTWRITEBYTECODE=1 PYOCI_SYSTEMD_GUEST=1
     # First of all sysinit.target, which the engines' services pull in anyway:
     # its systemd-tmpfiles-setup empties /tmp (tmp.conf "D /tmp"), and would
     # take our files with it if it came later.
@@ -48,9 +48,12 @@ if [ "${1:-}" = "--inside" ]; then
     fi
     echo "guest: kernel $(uname -r), $(systemctl --version | head -n1), $(nproc) cpus," \
         "$(systemctl is-system-running 2>&1)"
+    # the whole directory unless the arguments name tests
+    what=tests/systemd
+    for a in "$@"; do case $a in tests/*) what= ;; esac; done
     # shellcheck disable=SC2086
-    exec "$venv/bin/python3" -P -m pytest -p no:cacheprovider -p no:doctest -p no:hypothesispytest -q -rs \
-        --durations=8 tests/systemd "$@"
+    exec "$venv/bin/python3" -P -m pytest -p no:cacheprovider -p no:doctest -p no:hypothesispytest \
+        -v -rs --durations=8 $what "$@"
 fi
 
 [ "${1:-}" = "--" ] && shift

@@ -20,7 +20,9 @@ directories, and fails the test if the runtime had left any of them behind.
 
 from __future__ import annotations
 
+import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -58,6 +60,14 @@ def rt(request: pytest.FixtureRequest) -> Iterator[SdRuntime]:
     r = SdRuntime(binary, d / "root", d / "log.json", name=request.param)
     yield r
     shutil.rmtree(d, ignore_errors=True)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """In the guest (PYOCI_SYSTEMD_GUEST set), a failure is printed at once: a guest
+    killed by its timeout never gets to pytest's summary."""
+    if report.failed and os.environ.get("PYOCI_SYSTEMD_GUEST"):
+        sys.stdout.write(f"\n>> {report.nodeid} ({report.when}):\n{report.longreprtext[-4000:]}\n")
+        sys.stdout.flush()
 
 
 @pytest.hookimpl(wrapper=True)
