@@ -257,24 +257,29 @@ def test_nested_slice(rt: SdRuntime, units: Units, workdir: Path, rootfs: Path) 
     assert status_code(scope.unit) == 4 and not scope.dir.exists()
 
 
-@pytest.mark.parametrize("path", ["a:b", "noslice:pfx:{cid}", "a--b.slice:pfx:{cid}",
-                                  "a/b.slice:pfx:{cid}", "-a.slice:pfx:{cid}"])  # fmt: skip
-def test_malformed_cgroups_path(
-    rt: SdRuntime, units: Units, workdir: Path, rootfs: Path, path: str
+MALFORMED = ["a:b", "noslice:pfx:{cid}", "a--b.slice:pfx:{cid}", "a/b.slice:pfx:{cid}",
+             "-a.slice:pfx:{cid}"]  # fmt: skip
+
+
+def test_malformed_cgroups_paths(
+    rt: SdRuntime, units: Units, workdir: Path, rootfs: Path
 ) -> None:
-    scope = units.scope(prefix="pfx")
-    cgpath = path.format(cid=scope.cid)
+    """runc's errors (ExpandSlice, the 3-part split): exit 1, one line naming the
+    offending part, and nothing made: no state, no unit, no slice, no cgroup."""
     before = set(CGROUP_ROOT.rglob("*.scope")) | set(CGROUP_ROOT.rglob("*.slice"))
-    b = sd_bundle(workdir, rootfs, cgpath, name=scope.cid)
-    res = rt("create", "--bundle", str(b.path), scope.cid)
-    assert res.code == 1, res
-    # one line naming the offending part (runc's words: `expected cgroupsPath to be of
-    # format "slice:prefix:name" ...`, `invalid slice name: X`)
-    named = cgpath if cgpath.count(":") != 2 else cgpath.split(":")[0]
-    lines = res.err.strip().splitlines()
-    assert len(lines) == 1 and named in lines[0], res
-    assert not (rt.root / scope.cid).exists()
-    assert status_code(scope.unit) == 4
+    for path in MALFORMED:
+        scope = units.scope(prefix="pfx")
+        cgpath = path.format(cid=scope.cid)
+        b = sd_bundle(workdir, rootfs, cgpath, name=scope.cid)
+        res = rt("create", "--bundle", str(b.path), scope.cid)
+        assert res.code == 1, (cgpath, res)
+        # runc: `expected cgroupsPath to be of format "slice:prefix:name" ...`,
+        # `invalid slice name: X`
+        named = cgpath if cgpath.count(":") != 2 else cgpath.split(":")[0]
+        lines = res.err.strip().splitlines()
+        assert len(lines) == 1 and named in lines[0], (cgpath, res)
+        assert not (rt.root / scope.cid).exists(), cgpath
+        assert status_code(scope.unit) == 4, cgpath
     after = set(CGROUP_ROOT.rglob("*.scope")) | set(CGROUP_ROOT.rglob("*.slice"))
     assert after - before == set()
 
