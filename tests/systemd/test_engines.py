@@ -196,7 +196,6 @@ network_config_dir = "{base}/net"
 @pytest.fixture(scope="module")
 def engine_dir() -> Iterator[Path]:
     TEST_TMP.mkdir(parents=True, exist_ok=True)
-    import tempfile
 
     d = Path(tempfile.mkdtemp(prefix="sd-engines-", dir=TEST_TMP))
     side_dirs = [Path("/run/containerd"), Path("/run/docker")]
