@@ -319,28 +319,30 @@ def test_docker_default_systemd_driver(
 
 
 @pytest.fixture(scope="module")
-def podman_base(engine_dir: Path, rootfs: Path) -> Iterator[tuple[Path, Path]]:
+def podman_base(engine_dir: Path, rootfs: Path) -> Iterator[tuple[Path, Path, Path]]:
     need("podman", "conmon")
     base = engine_dir / "podman"
     base.mkdir()
     own_rootfs = base / "rootfs"  # podman writes into a --rootfs
     shutil.copytree(rootfs, own_rootfs, symlinks=True)
-    yield base, own_rootfs
-    left = mounts_under(str(base))
+    runroot = base / "runroot"  # podman refuses a runroot longer than 50 characters
+    if len(str(runroot)) > 50:
+        runroot = Path(tempfile.mkdtemp(prefix="pyoci-pd-", dir="/run"))
+    yield base, own_rootfs, runroot
+    left = mounts_under(str(base)) + mounts_under(str(runroot))
+    if runroot.parent == Path("/run"):
+        shutil.rmtree(runroot, ignore_errors=True)
     assert not left, f"podman left mounts: {left}"
 
 
 def test_podman_default_systemd_manager(
-    podman_base: tuple[Path, Path], rt: SdRuntime, units: Units, engine_dir: Path
+    podman_base: tuple[Path, Path, Path], rt: SdRuntime, units: Units, engine_dir: Path
 ) -> None:
     """``podman --runtime RUNTIME run --rm --rootfs DIR``: cgroup_manager systemd,
     the container in ``machine.slice/libpod-<id>.scope``."""
     import resource
 
-    base, own_rootfs = podman_base
-    runroot = base / "runroot"  # podman refuses a runroot longer than 50 characters
-    if len(str(runroot)) > 50:
-        runroot = Path(tempfile.mkdtemp(prefix="pyoci-pd-", dir="/run"))
+    base, own_rootfs, runroot = podman_base
     conf = base / f"containers-{rt.name}.conf"
     nofile = min(1024, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
     nproc = min(4096, resource.getrlimit(resource.RLIMIT_NPROC)[1])
@@ -396,6 +398,3 @@ def test_podman_default_systemd_manager(
     res = subprocess.run([*podman, "ps", "--all", "--quiet"], capture_output=True, text=True,
                          env=env, timeout=180)  # fmt: skip
     assert res.stdout.strip() == "", res
-    if runroot.parent == Path("/run"):
-        assert mounts_under(str(runroot)) == []
-        shutil.rmtree(runroot, ignore_errors=True)
