@@ -2,7 +2,8 @@
 # README command (2): install everything the tests need on a fresh Debian 12
 # machine (as root) and run the whole suite: lint, types, unit + integration
 # tests, the conformance suite (pyoci and runc), the cgroup tests in v2/v1
-# guests; the seconds each step took come last.  .ci/run calls this.
+# guests, the systemd driver's tests in a systemd guest; the seconds each step
+# took come last.  .ci/run calls this.
 set -eu
 cd "$(dirname "$0")/.."
 repo=$(pwd)
@@ -60,3 +61,11 @@ lap conformance
 echo ">> cgroup tests in pure v2 and v1 guests (../shared/tools/cgvm)"
 PYOCI_VENV="$venv" "$repo/tools/cgroup-guests.sh"
 lap guests
+
+# The systemd cgroup driver (--systemd-cgroup) against a real systemd: one guest
+# booting systemd as PID 1 on cgroup v2, pyoci and runc side by side, the
+# engines in their default systemd modes.  After the v1/v2 guests, not beside
+# them: each guest is one CPU-bound qemu thread and those two fill both cores.
+echo ">> systemd driver tests in a systemd guest (../shared/tools/cgvm --systemd)"
+PYOCI_VENV="$venv" "$repo/tools/systemd-guest.sh"
+lap systemd
