@@ -137,6 +137,7 @@ class Config:
         process["args"] = [str(a) for a in args]
         process["env"] = [DEFAULT_PATH]
         self.spec: dict[str, Any] = spec
+        self.parent_cgroup: str | None = None
 
     # -------------------------------------------------------- process
 
@@ -242,6 +243,22 @@ class Config:
             res["cpu"] = {"quota": max(1000, int(cpus * period)), "period": period}
         return self
 
+    def cgroup_parent(self, path: str) -> Config:
+        """Put the container's cgroup at ``<path>/<container id>`` (default:
+        ``/pyoci/<id>``, as ``create`` without ``cgroupsPath``)."""
+        if not path.startswith("/"):
+            raise ConfigError(f"cgroup parent {path!r}: must be absolute")
+        self.parent_cgroup = path.rstrip("/") or "/"
+        return self
+
+    def for_container(self, container_id: str) -> Config:
+        """The config as created for ``container_id`` (its cgroup path)."""
+        if self.parent_cgroup is None:
+            return self
+        new = self.copy()
+        new.spec["linux"]["cgroupsPath"] = f"{self.parent_cgroup.rstrip('/')}/{container_id}"
+        return new
+
     def hostname(self, name: str) -> Config:
         self.spec["hostname"] = name
         return self
@@ -275,6 +292,7 @@ class Config:
         new = Config.__new__(Config)
         new.rootless = self.rootless
         new.spec = copy.deepcopy(self.spec)
+        new.parent_cgroup = self.parent_cgroup
         return new
 
 

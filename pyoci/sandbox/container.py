@@ -180,7 +180,7 @@ class Container:
         if tty:
             config = config.copy().terminal(True)
             stdin = stdout = stderr = DEVNULL
-        self._bundle = config.bundle()
+        self._bundle = config.for_container(self.id).bundle()
         ours, theirs = _socket.socketpair(
             _socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC
         )
