@@ -33,16 +33,47 @@ path, always safe.
 
 from __future__ import annotations
 
-from pyoci.sandbox.config import Bind, Bundle, Config, Mount, Tmpfs
-from pyoci.sandbox.container import DEVNULL, PIPE, STDOUT, Container, default_root
-from pyoci.sandbox.oneshot import run, run_async
-from pyoci.sandbox.results import (
-    CalledProcessError,
-    Completed,
-    ExecutableNotFound,
-    Stats,
-    TimeoutExpired,
-)
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pyoci.sandbox.config import Bind as Bind
+    from pyoci.sandbox.config import Bundle as Bundle
+    from pyoci.sandbox.config import Config as Config
+    from pyoci.sandbox.config import Mount as Mount
+    from pyoci.sandbox.config import Tmpfs as Tmpfs
+    from pyoci.sandbox.container import DEVNULL as DEVNULL
+    from pyoci.sandbox.container import PIPE as PIPE
+    from pyoci.sandbox.container import STDOUT as STDOUT
+    from pyoci.sandbox.container import Container as Container
+    from pyoci.sandbox.container import default_root as default_root
+    from pyoci.sandbox.oneshot import run as run
+    from pyoci.sandbox.oneshot import run_async as run_async
+    from pyoci.sandbox.results import CalledProcessError as CalledProcessError
+    from pyoci.sandbox.results import Completed as Completed
+    from pyoci.sandbox.results import ExecutableNotFound as ExecutableNotFound
+    from pyoci.sandbox.results import Stats as Stats
+    from pyoci.sandbox.results import TimeoutExpired as TimeoutExpired
+
+# Lazy, so that the shim (``pyoci.sandbox._shim``, a runtime process) imports
+# none of the embedder-side modules.
+_WHERE = {
+    "Bind": "config",
+    "Bundle": "config",
+    "Config": "config",
+    "Mount": "config",
+    "Tmpfs": "config",
+    "DEVNULL": "container",
+    "PIPE": "container",
+    "STDOUT": "container",
+    "Container": "container",
+    "default_root": "container",
+    "run": "oneshot",
+    "run_async": "oneshot",
+    "CalledProcessError": "results",
+    "Completed": "results",
+    "ExecutableNotFound": "results",
+    "Stats": "results",
+    "TimeoutExpired": "results",
+}
 
 __all__ = [
     "DEVNULL",
@@ -63,3 +94,12 @@ __all__ = [
     "run",
     "run_async",
 ]
+
+
+def __getattr__(name: str) -> object:
+    where = _WHERE.get(name)
+    if where is None:
+        raise AttributeError(name)
+    import importlib
+
+    return getattr(importlib.import_module(f"pyoci.sandbox.{where}"), name)
