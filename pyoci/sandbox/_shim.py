@@ -92,6 +92,9 @@ def main(argv: list[str]) -> int:
         from pyoci.console_proxy import ConsoleProxy
 
         proxy = ConsoleProxy()
+    import time
+
+    t0 = time.perf_counter()
     try:
         state = create(opts, container_id, bundle, console_fd=proxy.child_fd if proxy else -1)
         master = proxy.receive_master() if proxy is not None else -1
@@ -110,7 +113,8 @@ def main(argv: list[str]) -> int:
         posix.dup2(null, fd)
     posix.close(null)
     init_pid = state.pid or 0
-    _send(ctl, {"created": init_pid}, [master] if master >= 0 else None)
+    took = time.perf_counter() - t0
+    _send(ctl, {"created": init_pid, "took": took}, [master] if master >= 0 else None)
     if proxy is not None:
         proxy.close()  # closes our copy of the master too
     return _serve(ctl, opts, container_id, init_pid)

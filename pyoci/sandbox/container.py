@@ -64,11 +64,127 @@ def _decode(data: bytes | None, encoding: str | None, errors: str | None) -> Any
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
+class _Streams:
+    """The embedder's ends of the ``PIPE`` streams (as ``Popen``'s attributes)."""
+
+    def __init__(self) -> None:
+        self.stdin: IO[bytes] | None = None
+        self.stdout: IO[bytes] | None = None
+        self.stderr: IO[bytes] | None = None
+
+    def resolve(
+        self, stdin: StdioArg, stdout: StdioArg, stderr: StdioArg
+    ) -> tuple[list[int], list[int]]:
+        """The container's fds 0, 1, 2 (as ``Popen`` reads its arguments), and
+        those of them to close once sent."""
+        to_close: list[int] = []
+
+        def fd_of(arg: StdioArg, index: int) -> int:
+            if arg is None:
+                try:
+                    os.fstat(index)
+                    return index
+                except OSError:
+                    arg = DEVNULL  # the embedder's own is closed
+            if arg == DEVNULL:
+                fd = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+                to_close.append(fd)
+                return fd
+            if arg == PIPE:
+                r, w = os.pipe2(os.O_CLOEXEC)
+                if index == 0:
+                    self.stdin = open(w, "wb", buffering=0)  # noqa: SIM115
+                    to_close.append(r)
+                    return r
+                setattr(self, ("stdout", "stderr")[index - 1], open(r, "rb"))  # noqa: SIM115
+                to_close.append(w)
+                return w
+            if isinstance(arg, int):
+                if arg < 0:
+                    raise ValueError(f"bad file descriptor {arg}")
+                return arg
+            return arg.fileno()
+
+        try:
+            fd0 = fd_of(stdin, 0)
+            fd1 = fd_of(stdout, 1)
+            fd2 = fd1 if stderr == STDOUT else fd_of(stderr, 2)
+        except BaseException:
+            for fd in to_close:
+                os.close(fd)
+            self.close()
+            raise
+        return [fd0, fd1, fd2], to_close
+
+    def close(self) -> None:
+        for f in (self.stdin, self.stdout, self.stderr):
+            if f is not None:
+                f.close()
+
+
+FORKSERVER = "from pyoci.sandbox._forkserver import main;sys.exit(main(sys.argv[1:]))"
+_server_lock = threading.Lock()
+_server: tuple[int, _socket.socket, subprocess.Popen[bytes]] | None = None
+
+
+def _launch(request: list[str], fds: list[int]) -> subprocess.Popen[bytes] | None:
+    """Start the shim of one container: by the fork server (default), or, with
+    ``PYOCI_SANDBOX_LAUNCH=spawn``, as a process of its own (returned)."""
+    if os.environ.get("PYOCI_SANDBOX_LAUNCH") == "spawn":
+        return subprocess.Popen(
+            [*_interpreter(SHIM), *request[:3], str(fds[3]), request[3]],
+            stdin=fds[0], stdout=fds[1], stderr=fds[2], pass_fds=[fds[3]],
+            start_new_session=True,  # the terminal's ^C is the embedder's to handle
+        )
+    from pyoci import jsonio
+    from pyoci.fdpass import pack_fds
+
+    data = jsonio.dumps(request).encode()
+    rights = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, pack_fds(fds))]
+    with _server_lock:
+        for attempt in (1, 2):
+            sock = _fork_server(restart=attempt == 2)
+            try:
+                sock.sendmsg([data], rights)
+                return None
+            except OSError:
+                if attempt == 2:
+                    raise
+    return None
+
+
+def _fork_server(restart: bool) -> _socket.socket:
+    """The fork server of this process (started by exec on first use, again
+    after a fork of the embedder or if it died)."""
+    global _server
+    if _server is not None and (
+        restart or _server[0] != os.getpid() or _server[2].poll() is not None
+    ):
+        if _server[0] == os.getpid():
+            _server[1].close()
+            _server[2].wait()
+        _server = None
+    if _server is None:
+        ours, theirs = _socket.socketpair(
+            _socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC
+        )
+        try:
+            proc = subprocess.Popen(
+                [*_interpreter(FORKSERVER), str(theirs.fileno())],
+                stdin=DEVNULL, stdout=DEVNULL, pass_fds=[theirs.fileno()],
+                start_new_session=True,
+            )
+        finally:
+            theirs.close()
+        _server = (os.getpid(), ours, proc)
+    return _server[1]
+
+
 class _Pump:
     """Feed ``input`` to the container's stdin and collect its stdout/stderr
     (non-blocking fds; driven by poll or by an event loop)."""
 
-    def __init__(self, proc: subprocess.Popen[bytes], data: bytes | None) -> None:
+    def __init__(self, proc: _Streams, data: bytes | None) -> None:
         self.writing: int | None = None
         self.data = memoryview(data or b"")
         self.pos = 0
@@ -185,23 +301,22 @@ class Container:
             _socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC
         )
         self._ctl = ours
+        self._spawned: subprocess.Popen[bytes] | None = None
         flags = "x" + ("t" if tty else "") + ("r" if config.rootless else "")
         flags += "s" if systemd_cgroup else ""
+        self._streams = _Streams()
         try:
+            child, to_close = self._streams.resolve(stdin, stdout, stderr)
             try:
-                self._proc: subprocess.Popen[bytes] = subprocess.Popen(
-                    [*_interpreter(SHIM), self.root, self.id, self._bundle.path,
-                     str(theirs.fileno()), flags],
-                    stdin=stdin,
-                    stdout=stdout,
-                    stderr=stderr,
-                    pass_fds=[theirs.fileno()],
-                    start_new_session=True,  # the terminal's ^C is the embedder's to handle
-                )
+                request = [self.root, self.id, self._bundle.path, flags]
+                self._spawned = _launch(request, [*child, theirs.fileno()])
             finally:
                 theirs.close()
+                for fd in to_close:
+                    os.close(fd)
         except BaseException:
             ours.close()
+            self._streams.close()
             self._bundle.remove()
             raise
         self._wrap_streams()
@@ -218,7 +333,7 @@ class Container:
         import io
 
         for name in ("stdin", "stdout", "stderr"):
-            raw = getattr(self._proc, name)
+            raw = getattr(self._streams, name)
             if raw is not None and self.text_mode:
                 raw = io.TextIOWrapper(
                     raw, encoding=self.encoding or "utf-8", errors=self.errors or "strict",
@@ -228,9 +343,9 @@ class Container:
 
     def _created(self, msg: dict[str, Any]) -> None:
         if "created" not in msg:
-            self._proc.wait()
             raise error_from(msg) if "error" in msg else SetupError(f"shim: {msg}")
         self.pid = int(msg["created"])
+        self.setup_time = float(msg.get("took") or 0.0)
         fds = msg.get("_fds") or []
         if fds:
             self.pty = fds[0]
@@ -238,12 +353,18 @@ class Container:
     def _abandon(self) -> None:
         """Creation failed or was interrupted: the shim deletes on EOF."""
         self._deleted = True
-        self._ctl.close()
         try:
-            self._proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait()
+            # our EOF makes the shim delete the container; its EOF says it is done
+            self._ctl.shutdown(_socket.SHUT_WR)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                if select.select([self._ctl], [], [], 1)[0] and not self._ctl.recv(65536):
+                    break
+        except OSError:
+            pass
+        self._ctl.close()
+        if self._spawned is not None:
+            self._spawned.wait()
         self._close_streams()
         self._bundle.remove()
 
@@ -356,7 +477,7 @@ class Container:
         if self._pump is None:
             if isinstance(input, str):
                 input = input.encode(self.encoding or "utf-8", self.errors or "strict")
-            self._pump = _Pump(self._proc, input)
+            self._pump = _Pump(self._streams, input)
         return self._pump
 
     def _outputs(self, pump: _Pump) -> tuple[Any, Any]:
@@ -401,7 +522,8 @@ class Container:
     def _finish_delete(self) -> None:
         self._deleted = True
         self._ctl.close()
-        self._proc.wait()
+        if self._spawned is not None:
+            self._spawned.wait()
         self._close_streams()
         self._bundle.remove()
 

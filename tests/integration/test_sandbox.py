@@ -333,3 +333,22 @@ def test_sequential_runs_leak_nothing(run: Any, sroot: str, count: int) -> None:
     assert _rss_kb() - rss < 4096, (rss, _rss_kb())
     assert threading.active_count() == 1
     assert not mounts_under(tempfile.gettempdir() + "/pyoci-bundle-")
+
+
+def test_spawn_launcher_without_fork_server(run: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYOCI_SANDBOX_LAUNCH", "spawn")
+    r = run(sh("echo spawned; exit 4"), capture_output=True)
+    assert (r.returncode, r.stdout) == (4, b"spawned\n")
+
+
+def test_fork_server_is_one_single_threaded_exec_d_process(run: Any) -> None:
+    run(["true"])
+    from pyoci.sandbox import container as impl
+
+    assert impl._server is not None
+    pid = impl._server[2].pid
+    with open(f"/proc/{pid}/status") as f:
+        assert "Threads:\t1\n" in f.read()
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+        argv = f.read().split(b"\0")
+    assert argv[1:3] == [b"-I", b"-S"]  # a fresh interpreter, not a fork of this one
