@@ -13,22 +13,35 @@ context manager and ``async with``), :func:`run` / :func:`run_async`,
 (subclasses of the ``subprocess`` ones and of ``PyociError``).
 
 Threads and fork.  The CLI's ``create`` forks and runs Python in the child
-(stage 1).  From a multi-threaded program that is unsafe (locks held by other
-threads stay locked in the child).  So the embedding API never forks the
-embedder to run Python: each container gets a *shim*, a fresh
-``python -I -S`` started by ``subprocess`` (vfork/posix_spawn + exec, no
-Python code between fork and exec), which runs the same ``create`` path as
-the CLI and stays as the container's subreaper and reporter.  The embedder
-talks to it over a socketpair; when the embedder dies (even SIGKILL) the shim
-sees EOF and kills and deletes the container.  Signals, pause/resume, update,
-stats and ps are done in the embedder's process (no fork).
+(stage 1).  From a multi-threaded program that is unsafe (locks other threads
+held stay locked in the child; CPython 3.12 warns).  So the embedding API never
+runs Python in a child forked from the embedder:
 
-Cost (measured on the 2-core dev VM, busybox ``true``, see ``bench/embed.py``):
-the shim pays one interpreter start plus the create imports, about 30-40 ms
-more than :class:`pyoci.Runtime`'s in-process create/start/delete, which forks
-the caller; ``pyoci.run()`` remains faster than ``runc run`` through
-``subprocess``.  The same path is used whatever the thread count: one code
-path, always safe.
+* a **fork server** (:mod:`pyoci.sandbox._forkserver`), one per embedder
+  process, started on first use by ``subprocess`` (vfork/posix_spawn + exec of
+  ``python -I -S``: no Python code between fork and exec), single-threaded,
+  with the create path's modules imported and the config schema compiled once;
+* per container it forks a **shim** (:mod:`pyoci.sandbox._shim`) that runs the
+  CLI's own ``create`` (stdio and its control socket passed by SCM_RIGHTS),
+  stays as the init's subreaper, reports the exit status with the cgroup's
+  accounting (OOM kills, peak memory, CPU time), and deletes the container on
+  request, or by itself when its control socket hits EOF (the embedder died,
+  even by SIGKILL, or dropped the handle);
+* signals, pause/resume, update, stats and ps are done in the embedder's
+  process (no fork); ``Container.exec`` runs ``pyoci exec`` as a process of
+  its own.
+
+``PYOCI_SANDBOX_LAUNCH=spawn`` starts each shim by exec instead (no fork server).
+
+Cost, measured with ``bench/embed.py -n 15`` on the 2-core dev VM under load
+(busybox ``true``, medians): ``pyoci.run()`` 63.5 ms, the in-process
+``Runtime`` create/start/wait/delete (which forks the caller) 61.0 ms, ``runc
+run`` through ``subprocess`` 74.8 ms: the fork server + shim cost about 2.5 ms
+a container (0.85x runc).  Spawning a shim per container by exec costs
+30-45 ms more (interpreter start, imports, schema compile), which is why the
+fork server exists.  8 in flight through asyncio: 27.9 containers/s against
+29.3/s for runc through ``asyncio.create_subprocess_exec`` (both CPU-bound on
+2 cores).  The same path is used whatever the thread count: one code path.
 """
 
 from __future__ import annotations
