@@ -733,19 +733,33 @@ class Container:
                 pump.on_read(fd)
         return self._outputs(pump)
 
-    async def delete_async(self, force: bool = False) -> None:
+    async def _request_async(self, op: str, **fields: Any) -> None:
         from pyoci import jsonio
 
         if self._deleted:
-            return
-        self._ctl.send(jsonio.dumps({"op": "delete", "force": force}).encode())
+            raise ContainerNotFound(self.id)
+        try:
+            self._ctl.send(jsonio.dumps({"op": op, **fields}).encode())
+        except OSError as exc:
+            gone = f"container {self.id}: its shim is gone ({exc.strerror})"
+            raise SetupError(gone) from None
         while True:
             await self._readable()
             msg = self._read_message()
             if "error" in msg:
                 raise error_from(msg)
             if msg.get("ok"):
-                break
+                return
+
+    async def start_async(self) -> None:
+        """``start()`` without blocking the event loop."""
+        await self._request_async("start")
+
+    async def delete_async(self, force: bool = False) -> None:
+        """``delete()`` without blocking the event loop."""
+        if self._deleted:
+            return
+        await self._request_async("delete", force=force)
         self._finish_delete()
 
     async def __aenter__(self) -> Container:

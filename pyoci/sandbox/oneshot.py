@@ -157,7 +157,7 @@ async def run_async(
         errors=errors, root=root,
     )
     async with c:
-        c.start()
+        await c.start_async()
         try:
             out, err = await asyncio.wait_for(c.communicate_async(input), timeout)
         except TimeoutError:

@@ -352,3 +352,31 @@ def test_fork_server_is_one_single_threaded_exec_d_process(run: Any) -> None:
     with open(f"/proc/{pid}/cmdline", "rb") as f:
         argv = f.read().split(b"\0")
     assert argv[1:3] == [b"-I", b"-S"]  # a fresh interpreter, not a fork of this one
+
+
+def test_asyncio_cancel_kills_and_deletes(cfg: Any, sroot: str) -> None:
+    async def main() -> None:
+        task = asyncio.create_task(
+            pyoci.run_async(["sleep", "300"], config=cfg(["x"]), root=sroot)
+        )
+        await asyncio.sleep(1.0)  # created and started by now
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        # deleted before CancelledError reached us (sroot checks the rest)
+        assert not [n for n in os.listdir(sroot) if not n.startswith(".")]
+
+    asyncio.run(main())
+
+
+def test_asyncio_loop_in_a_worker_thread(cfg: Any, sroot: str) -> None:
+    got: list[Any] = []
+
+    def worker() -> None:
+        got.append(asyncio.run(pyoci.run_async(sh("echo t"), config=cfg(["x"]), root=sroot,
+                                               capture_output=True)).stdout)
+
+    t = threading.Thread(target=worker)
+    t.start()
+    t.join()
+    assert got == [b"t\n"]
