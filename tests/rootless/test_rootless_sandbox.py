@@ -27,6 +27,11 @@ except pyoci.TimeoutExpired as exc:
 with Container(Config(["sh", "-c", "exit 3"], rootfs=rootfs), root=root) as c:
     c.start()
     out["wait"] = c.wait(timeout=30)
+try:
+    pyoci.run(["true"], rootfs=rootfs, root=root, memory="32m")
+    out["limit"] = "applied"
+except pyoci.PyociError as exc:
+    out["limit"] = type(exc).__name__
 print(json.dumps(out))
 """
 
@@ -42,6 +47,8 @@ def test_run_and_container_as_the_user(user: Account, shared_rootfs: Path) -> No
                        env={"XDG_RUNTIME_DIR": str(work), "TMPDIR": str(work)})
         assert res.code == 0, res
         out = json.loads(res.out.strip().splitlines()[-1])
+        # a limit that cannot be enforced (no delegated cgroup) is refused, never dropped
+        assert out.pop("limit") in ("CgroupError", "applied")
         assert out == {"rc": 0, "stdout": "0 1\nro\n", "timeout": -9, "wait": 3}
         assert not [n for n in os.listdir(work / "root") if not n.startswith(".")]
         assert not wait_gone(user, before)
