@@ -17,7 +17,8 @@ SCRIPT = """
 import json, sys, pyoci
 from pyoci.sandbox import Config, Container
 rootfs, root = sys.argv[1], sys.argv[2]
-r = pyoci.run(["sh", "-c", "echo $(id -u) $(grep -c : /proc/net/dev); touch /x 2>/dev/null || echo ro"],
+probe = "echo $(id -u) $(grep -c : /proc/net/dev); touch /x 2>/dev/null || echo ro"
+r = pyoci.run(["sh", "-c", probe],
               rootfs=rootfs, root=root, capture_output=True, text=True, timeout=30)
 out = {"rc": r.returncode, "stdout": r.stdout}
 try:
