@@ -89,6 +89,24 @@ def test_run_stdio_to_files_devnull_and_stderr_to_stdout(run: Any, tmp_path: Pat
     assert r.stdout is None
 
 
+def test_big_input_and_output_on_both_pipes_do_not_deadlock(run: Any) -> None:
+    r = run(sh("cat; head -c 10000000 /dev/zero >&2"), input=b"x" * 3_000_000,
+            capture_output=True, timeout=120)
+    assert len(r.stdout) == 3_000_000 and len(r.stderr) == 10_000_000
+
+
+def test_handle_streams_like_popen(cfg: Any, sroot: str) -> None:
+    c = Container(cfg(sh("read x; echo got $x")), stdin=pyoci.PIPE, stdout=pyoci.PIPE,
+                  text=True, root=sroot)
+    with c:
+        c.start()
+        assert c.stdin is not None and c.stdout is not None
+        c.stdin.write("hello\n")
+        c.stdin.flush()
+        assert c.stdout.readline() == "got hello\n"
+        assert c.wait(timeout=10) == 0
+
+
 def test_run_check_raises_called_process_error(run: Any) -> None:
     with pytest.raises(pyoci.CalledProcessError) as info:
         run(sh("exit 5"), check=True, capture_output=True)
