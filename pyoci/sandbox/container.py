@@ -365,6 +365,13 @@ class Container:
         self._ctl.close()
         if self._spawned is not None:
             self._spawned.wait()
+        # the shim is gone: if it died before deleting (killed), delete here
+        from pyoci import lifecycle
+
+        try:
+            lifecycle.delete(self._opts, self.id, force=True)
+        except (OSError, PyociError):
+            pass
         self._close_streams()
         self._bundle.remove()
 
@@ -541,8 +548,13 @@ class Container:
     def __enter__(self) -> Container:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        try:
+            self.close()
+        except Exception:
+            if exc_type is None:
+                raise
+            # the body's exception is the one to see; the shim deletes on our EOF
 
     def close(self) -> None:
         """Kill and delete, never raising for a container already gone."""
@@ -765,13 +777,14 @@ class Container:
     async def __aenter__(self) -> Container:
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
+    async def __aexit__(self, exc_type: object, *exc: object) -> None:
         if not self._deleted:
             try:
                 await self.delete_async(force=True)
-            except BaseException:
+            except BaseException as err:
                 self._abandon()
-                raise
+                if exc_type is None or not isinstance(err, Exception):
+                    raise
 
     def result(
         self, stdout: Any = None, stderr: Any = None, *, timed_out: bool = False

@@ -398,3 +398,20 @@ def test_asyncio_loop_in_a_worker_thread(cfg: Any, sroot: str) -> None:
     t.start()
     t.join()
     assert got == [b"t\n"]
+
+
+def test_shim_killed_the_handle_still_cleans_up(cfg: Any, sroot: str) -> None:
+    from pyoci.sandbox import container as impl
+
+    with pytest.raises(RuntimeError, match="body"), Container(cfg(["sleep", "300"]),
+                                                               root=sroot) as c:
+        c.start()
+        assert impl._server is not None
+        server = impl._server[2].pid
+        with open(f"/proc/{server}/task/{server}/children") as f:
+            shims = [int(p) for p in f.read().split()]
+        for pid in shims:
+            os.kill(pid, signal.SIGKILL)  # every shim of this process: only ours is alive
+        time.sleep(0.2)
+        raise RuntimeError("body")
+    assert c.state == "deleted"
