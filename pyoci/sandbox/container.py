@@ -205,6 +205,9 @@ class _Pump:
                 self.names[fd] = name
         self.open_readers = set(self.chunks)
         self.proc = proc
+        self.max_output: int | None = None
+        self.stored: dict[int, int] = {}
+        self.truncated = False
 
     @property
     def done(self) -> bool:
@@ -232,10 +235,17 @@ class _Pump:
             data = os.read(fd, 65536)
         except BlockingIOError:
             return
+        if not data:
+            self.open_readers.discard(fd)
+            return
+        if self.max_output is not None:
+            room = self.max_output - self.stored.get(fd, 0)
+            if len(data) > room:
+                data = data[: max(room, 0)]
+                self.truncated = True
+            self.stored[fd] = self.stored.get(fd, 0) + len(data)
         if data:
             self.chunks[fd].append(data)
-        else:
-            self.open_readers.discard(fd)
 
     def output(self, name: str) -> bytes | None:
         for fd, n in self.names.items():
@@ -292,6 +302,10 @@ class Container:
         self.created_at = time.monotonic()
         self._lock = threading.RLock()
         self._pump: _Pump | None = None
+        #: bytes kept of each of stdout and stderr by ``communicate``; past it
+        #: the container is killed and ``truncated`` set (None: no cap)
+        self.max_output: int | None = None
+        self.truncated = False
         self._deleted = False
         if tty:
             config = config.copy().terminal(True)
@@ -478,6 +492,7 @@ class Container:
                         self._read_message()
                     else:
                         pump.on_read(item)
+                        self._check_output_cap(pump)
             return self._outputs(pump)
 
     def _get_pump(self, input: bytes | str | None) -> _Pump:
@@ -485,7 +500,14 @@ class Container:
             if isinstance(input, str):
                 input = input.encode(self.encoding or "utf-8", self.errors or "strict")
             self._pump = _Pump(self._streams, input)
+            self._pump.max_output = self.max_output
         return self._pump
+
+    def _check_output_cap(self, pump: _Pump) -> None:
+        """Past ``max_output``: kill the container (its output is cut there)."""
+        if pump.truncated and not self.truncated:
+            self.truncated = True
+            self.kill()
 
     def _outputs(self, pump: _Pump) -> tuple[Any, Any]:
         out, err = pump.output("stdout"), pump.output("stderr")
@@ -743,6 +765,7 @@ class Container:
                 self._read_message()
             else:
                 pump.on_read(fd)
+                self._check_output_cap(pump)
         return self._outputs(pump)
 
     async def _request_async(self, op: str, **fields: Any) -> None:
@@ -795,6 +818,7 @@ class Container:
         s = _stats(self.exit_stats)
         return Completed(
             self.args, self.returncode, stdout, stderr, id=self.id, timed_out=timed_out,
+            truncated=self.truncated,
             oom_killed=s.oom_kills > 0, memory_peak=s.memory_peak, cpu_time=s.cpu_time,
             duration=time.monotonic() - self.created_at,
         )

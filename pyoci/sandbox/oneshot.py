@@ -89,6 +89,7 @@ def run(
     network: bool = False,
     readonly: bool = True,
     mounts: Sequence[Mount] = (),
+    max_output: int | None = None,
     root: str | None = None,
 ) -> Completed:
     """Run ``args`` in a new container on ``rootfs`` and return a ``Completed``
@@ -100,7 +101,9 @@ def run(
     unless asked otherwise.  ``timeout`` kills every process of the container,
     deletes it, then raises :class:`TimeoutExpired` (``stdout``/``stderr`` hold
     the output so far, ``result`` the accounting).  ``check=True`` raises
-    :class:`CalledProcessError` for a non-zero returncode.
+    :class:`CalledProcessError` for a non-zero returncode.  ``max_output``:
+    the most bytes kept of each captured stream; past it the container is
+    killed and the result says ``truncated``.
     """
     cfg = make_config(
         args, rootfs, config, env=env, cwd=cwd, user=user, memory=memory, pids=pids,
@@ -111,6 +114,7 @@ def run(
         cfg, stdin=stdin, stdout=stdout, stderr=stderr, text=text, encoding=encoding,
         errors=errors, root=root,
     ) as c:
+        c.max_output = max_output
         c.start()
         try:
             out, err = c.communicate(input, timeout)
@@ -143,6 +147,7 @@ async def run_async(
     encoding: str | None = None,
     errors: str | None = None,
     root: str | None = None,
+    max_output: int | None = None,
     **limits: Any,
 ) -> Completed:
     """``run()`` for asyncio: the loop waits on the shim's socket and the
@@ -157,6 +162,7 @@ async def run_async(
         errors=errors, root=root,
     )
     async with c:
+        c.max_output = max_output
         await c.start_async()
         try:
             out, err = await asyncio.wait_for(c.communicate_async(input), timeout)

@@ -18,7 +18,8 @@ class Completed(subprocess.CompletedProcess[Any]):
     from the cgroup's OOM-kill count, ``memory_peak`` (bytes, None where the
     kernel does not report it) and ``cpu_time`` (seconds, user + system of
     every process of the container) from its accounting; ``duration`` is the
-    wall-clock time from the request to the deletion.
+    wall-clock time from the request to the deletion.  ``truncated``: the
+    output passed ``max_output`` and the container was killed (``-9``).
     """
 
     def __init__(
@@ -30,6 +31,7 @@ class Completed(subprocess.CompletedProcess[Any]):
         *,
         id: str = "",
         timed_out: bool = False,
+        truncated: bool = False,
         oom_killed: bool = False,
         memory_peak: int | None = None,
         cpu_time: float = 0.0,
@@ -38,6 +40,7 @@ class Completed(subprocess.CompletedProcess[Any]):
         super().__init__(args, returncode, stdout, stderr)
         self.id = id
         self.timed_out = timed_out
+        self.truncated = truncated
         self.oom_killed = oom_killed
         self.memory_peak = memory_peak
         self.cpu_time = cpu_time
@@ -54,7 +57,8 @@ class Completed(subprocess.CompletedProcess[Any]):
     def __repr__(self) -> str:
         return (
             f"Completed(args={self.args!r}, returncode={self.returncode}, "
-            f"timed_out={self.timed_out}, oom_killed={self.oom_killed}, "
+            f"timed_out={self.timed_out}, truncated={self.truncated}, "
+            f"oom_killed={self.oom_killed}, "
             f"memory_peak={self.memory_peak}, cpu_time={self.cpu_time:.3f}, "
             f"duration={self.duration:.3f})"
         )

@@ -415,3 +415,12 @@ def test_shim_killed_the_handle_still_cleans_up(cfg: Any, sroot: str) -> None:
         time.sleep(0.2)
         raise RuntimeError("body")
     assert c.state == "deleted"
+
+
+def test_max_output_cuts_and_kills(run: Any) -> None:
+    started = time.monotonic()
+    r = run(["yes"], capture_output=True, max_output=1 << 20, timeout=60)
+    assert time.monotonic() - started < 30
+    assert len(r.stdout) == 1 << 20 and r.truncated and r.returncode == -9
+    r = run(sh("echo small"), capture_output=True, max_output=1 << 20)
+    assert r.stdout == b"small\n" and not r.truncated
