@@ -33,15 +33,15 @@ runs Python in a child forked from the embedder:
 
 ``PYOCI_SANDBOX_LAUNCH=spawn`` starts each shim by exec instead (no fork server).
 
-Cost, measured with ``bench/embed.py -n 15`` on the 2-core dev VM under load
-(busybox ``true``, medians): ``pyoci.run()`` 63.5 ms, the in-process
-``Runtime`` create/start/wait/delete (which forks the caller) 61.0 ms, ``runc
-run`` through ``subprocess`` 74.8 ms: the fork server + shim cost about 2.5 ms
-a container (0.85x runc).  Spawning a shim per container by exec costs
-30-45 ms more (interpreter start, imports, schema compile), which is why the
-fork server exists.  8 in flight through asyncio: 27.9 containers/s against
-29.3/s for runc through ``asyncio.create_subprocess_exec`` (both CPU-bound on
-2 cores).  The same path is used whatever the thread count: one code path.
+Cost, measured with ``bench/embed.py -n 15`` on the 2-core dev VM shared with
+other jobs (busybox ``true``, medians of two runs): ``pyoci.run()`` 57-64 ms,
+the in-process ``Runtime`` create/start/wait/delete (which forks the caller)
+48-61 ms, ``runc run`` through ``subprocess`` 59-75 ms: the fork server + shim
+cost 2.5-9.5 ms a container (``run()`` at 0.85-0.97x runc).  Spawning a shim per
+container by exec instead costs 30-45 ms more (interpreter start, imports,
+schema compile), which is why the fork server exists.  8 in flight through
+asyncio: 28-31 containers/s, as runc through ``asyncio.create_subprocess_exec``
+(both CPU-bound on 2 cores).  The same path is used whatever the thread count.
 """
 
 from __future__ import annotations
