@@ -101,6 +101,7 @@ def main(argv: list[str]) -> int:
     except BaseException as exc:  # reported to the embedder
         if proxy is not None:
             proxy.close()
+        # (the embedder removes the bundle: it is waiting for this answer)
         try:
             lifecycle.delete(opts, container_id, force=True)
         except PyociError:
@@ -117,7 +118,22 @@ def main(argv: list[str]) -> int:
     _send(ctl, {"created": init_pid, "took": took}, [master] if master >= 0 else None)
     if proxy is not None:
         proxy.close()  # closes our copy of the master too
-    return _serve(ctl, opts, container_id, init_pid)
+    code = _serve(ctl, opts, container_id, init_pid)
+    if code == EMBEDDER_GONE and "b" in flags:
+        _remove_bundle(bundle)
+    return 0
+
+
+EMBEDDER_GONE = 3
+
+
+def _remove_bundle(bundle: str) -> None:
+    """The bundle pyoci made for the embedder (only its config.json)."""
+    try:
+        posix.unlink(f"{bundle}/config.json")
+        posix.rmdir(bundle)
+    except OSError:
+        pass
 
 
 def _serve(ctl: _socket.socket, opts: RuntimeOptions, container_id: str, init_pid: int) -> int:
@@ -152,7 +168,7 @@ def _serve(ctl: _socket.socket, opts: RuntimeOptions, container_id: str, init_pi
                     lifecycle.delete(opts, container_id, force=True)
                 except PyociError:
                     pass
-                return 0
+                return EMBEDDER_GONE
             msg = jsonio.loads(data)
             op = msg.get("op")
             try:

@@ -316,7 +316,8 @@ class Container:
         )
         self._ctl = ours
         self._spawned: subprocess.Popen[bytes] | None = None
-        flags = "x" + ("t" if tty else "") + ("r" if config.rootless else "")
+        # b: the bundle is pyoci's, the shim removes it if the embedder vanishes
+        flags = "xb" + ("t" if tty else "") + ("r" if config.rootless else "")
         flags += "s" if systemd_cgroup else ""
         self._streams = _Streams()
         try:

@@ -27,6 +27,18 @@ pytestmark = pytest.mark.root
 PARENT = f"{CGROUP_PARENT}/sandbox"
 
 
+def _bundles_mentioning(text: str) -> list[Path]:
+    """The bundles pyoci made (under the temp dir) whose config mentions ``text``."""
+    found = []
+    for b in Path(tempfile.gettempdir()).glob("pyoci-bundle-*"):
+        try:
+            if text in (b / "config.json").read_text(errors="replace"):
+                found.append(b)
+        except OSError:
+            pass  # another's, going away
+    return found
+
+
 @pytest.fixture
 def sroot() -> Iterator[str]:
     d = tempfile.mkdtemp(prefix="pyoci-sbx-root-")
@@ -35,6 +47,7 @@ def sroot() -> Iterator[str]:
     assert not left, f"state dirs left: {left}"
     assert not pids_with_cmdline(d), "shim or container processes left"
     assert not [c for c in cgroup_dirs_of_session() if "/sandbox/" in c], "cgroups left"
+    assert not _bundles_mentioning(PARENT), "bundles left"
     for parent in cgroup_dirs_of_session():
         if parent.endswith("/sandbox"):
             os.rmdir(parent)  # the parent the containers' cgroups were made in
@@ -254,6 +267,10 @@ def test_embedder_killed_shim_cleans_up(rootfs: Path, sroot: str) -> None:
     while os.path.exists(f"{sroot}/{cid}") and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not os.path.exists(f"{sroot}/{cid}")
+    deadline = time.monotonic() + 5
+    while _bundles_mentioning(cid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _bundles_mentioning(cid), "the shim removes the bundle pyoci made for the dead embedder"
     deadline = time.monotonic() + 5
     while pids_with_cmdline(sroot) and time.monotonic() < deadline:
         time.sleep(0.05)
