@@ -270,7 +270,7 @@ def test_embedder_killed_shim_cleans_up(rootfs: Path, sroot: str) -> None:
     deadline = time.monotonic() + 5
     while _bundles_mentioning(cid) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not _bundles_mentioning(cid), "the shim removes the bundle pyoci made for the dead embedder"
+    assert not _bundles_mentioning(cid), "the shim removes the bundle made for a dead embedder"
     deadline = time.monotonic() + 5
     while pids_with_cmdline(sroot) and time.monotonic() < deadline:
         time.sleep(0.05)
