@@ -1,6 +1,11 @@
 """pyoci: an OCI-compliant low-level container runtime.
 
-Embedding API::
+Embedding API (see :mod:`pyoci.sandbox`)::
+
+    import pyoci
+    r = pyoci.run(["echo", "hi"], rootfs="/srv/rootfs", capture_output=True, timeout=5)
+
+Lower level, the CLI's verbs::
 
     from pyoci import Runtime
     rt = Runtime("/run/pyoci")
@@ -20,7 +25,33 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from pyoci.api import Runtime as Runtime
     from pyoci.errors import PyociError as PyociError
+    from pyoci.sandbox import CalledProcessError as CalledProcessError
+    from pyoci.sandbox import Completed as Completed
+    from pyoci.sandbox import Config as Config
+    from pyoci.sandbox import Container as Container
+    from pyoci.sandbox import TimeoutExpired as TimeoutExpired
+    from pyoci.sandbox import run as run
+    from pyoci.sandbox import run_async as run_async
     from pyoci.state.model import ContainerState as ContainerState
+
+# the embedding API (pyoci.sandbox), imported on first use
+_SANDBOX = frozenset(
+    {
+        "Bind",
+        "CalledProcessError",
+        "Completed",
+        "Config",
+        "Container",
+        "DEVNULL",
+        "PIPE",
+        "STDOUT",
+        "Stats",
+        "TimeoutExpired",
+        "Tmpfs",
+        "run",
+        "run_async",
+    }
+)
 
 
 def __getattr__(name: str) -> object:
@@ -37,4 +68,8 @@ def __getattr__(name: str) -> object:
         from pyoci.errors import PyociError
 
         return PyociError
+    if name in _SANDBOX:
+        from pyoci import sandbox
+
+        return getattr(sandbox, name)
     raise AttributeError(name)

@@ -110,10 +110,17 @@ def test_the_command_runs_an_isolated_interpreter(tmp_path: Path) -> None:
 
 def test_the_runtime_process_never_starts_a_thread() -> None:
     """fork + unshare + setns need a single thread: no module of pyoci may
-    import _thread or threading (the benchmark and tests may)."""
+    import _thread or threading (the benchmark and tests may).  One exception:
+    the embedding API's handle (``pyoci/sandbox/container.py``) runs in the
+    embedder's process, never in a runtime process (the shim does not import
+    it), and takes a lock so that any thread may call it; it starts no thread."""
     root = Path(__file__).resolve().parents[2] / "pyoci"
+    embedder_side = root / "sandbox" / "container.py"
+    assert "Thread(" not in embedder_side.read_text()
     offenders = []
     for path in root.rglob("*.py"):
+        if path == embedder_side:
+            continue
         tree = ast.parse(path.read_text(), str(path))
         for node in ast.walk(tree):
             names: list[str] = []

@@ -1,0 +1,201 @@
+"""The setup process of one embedded container (started by exec, never forked
+from the embedder): it creates the container, hands the embedder its pid (and
+pty), starts it on request, reaps its init (it is the init's subreaper),
+reports the exit status with the cgroup's accounting, and deletes it on
+request, or by itself when the embedder goes away (its control socket hits
+EOF, also when the embedder was SIGKILLed).
+
+Run as ``python -I -S -c <boot> ROOT ID BUNDLE CTL_FD FLAGS``; its stdin,
+stdout and stderr are the container's (it swaps them for /dev/null once the
+init holds them, so the embedder's pipes reach EOF with the container).
+
+Messages on the control socket (SOCK_SEQPACKET) are JSON objects:
+embedder → shim ``{"op": "start"}``, ``{"op": "delete", "force": bool}``;
+shim → embedder ``{"created": pid}`` (with the pty master by SCM_RIGHTS),
+``{"ok": true}``, ``{"error": class, "message": text}``,
+``{"exited": wait_status, "stats": {...}}``.
+"""
+
+from __future__ import annotations
+
+import _socket
+import posix
+import select
+
+from pyoci import jsonio
+from pyoci.errors import PyociError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from pyoci.lifecycle import RuntimeOptions
+
+
+def _send(ctl: _socket.socket, msg: dict[str, Any], fds: list[int] | None = None) -> None:
+    data = jsonio.dumps(msg).encode()
+    try:
+        if fds:
+            from pyoci.fdpass import pack_fds
+
+            ctl.sendmsg([data], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, pack_fds(fds))])
+        else:
+            ctl.send(data)
+    except OSError:
+        pass  # the embedder is gone: EOF on the next read says so
+
+
+def _error(exc: BaseException) -> dict[str, Any]:
+    msg: dict[str, Any] = {"error": type(exc).__name__, "message": str(exc)}
+    if isinstance(exc, OSError) and exc.errno is not None:
+        msg["errno"] = exc.errno
+    return msg
+
+
+def cgroup_stats(opts: RuntimeOptions, container_id: str) -> dict[str, Any]:
+    """``oom_kills``, ``memory_peak`` (bytes), ``cpu_ns``, ``pids`` of the container's
+    cgroup; empty when it has none."""
+    from pyoci import lifecycle
+
+    try:
+        _cdir, record, _status = lifecycle.load(opts, container_id)
+        if not record.get("cgroup"):
+            return {}
+        from pyoci.cgroup_ops import _manager, stats_data
+
+        doc = stats_data(_manager(record))
+    except (OSError, PyociError):
+        return {}
+    memory = doc.get("memory") or {}
+    out: dict[str, Any] = {
+        "oom_kills": (memory.get("raw") or {}).get("oom_kill", 0),
+        "cpu_ns": ((doc.get("cpu") or {}).get("usage") or {}).get("total", 0),
+        "pids": (doc.get("pids") or {}).get("current", 0),
+    }
+    peak = (memory.get("usage") or {}).get("max")
+    out["memory_peak"] = peak if peak else None
+    out["memory_current"] = (memory.get("usage") or {}).get("usage", 0)
+    return out
+
+
+def main(argv: list[str]) -> int:
+    from pyoci import lifecycle, native
+    from pyoci.container import create
+    from pyoci.native import consts as c
+
+    root, container_id, bundle, ctl_fd, flags = argv
+    ctl = _socket.socket(fileno=int(ctl_fd))
+    opts = lifecycle.RuntimeOptions(root, systemd_cgroup="s" in flags, rootless="r" in flags)
+    native.prctl(c.PR_SET_CHILD_SUBREAPER, 1)
+    proxy = None
+    if "t" in flags:
+        from pyoci.console_proxy import ConsoleProxy
+
+        proxy = ConsoleProxy()
+    import time
+
+    t0 = time.perf_counter()
+    try:
+        state = create(opts, container_id, bundle, console_fd=proxy.child_fd if proxy else -1)
+        master = proxy.receive_master() if proxy is not None else -1
+    except BaseException as exc:  # reported to the embedder
+        if proxy is not None:
+            proxy.close()
+        # (the embedder removes the bundle: it is waiting for this answer)
+        try:
+            lifecycle.delete(opts, container_id, force=True)
+        except PyociError:
+            pass
+        _send(ctl, _error(exc))
+        return 1
+    # the init holds the container's stdio now: let the embedder's pipes see EOF with it
+    null = posix.open("/dev/null", posix.O_RDWR)
+    for fd in (0, 1, 2):
+        posix.dup2(null, fd)
+    posix.close(null)
+    init_pid = state.pid or 0
+    took = time.perf_counter() - t0
+    _send(ctl, {"created": init_pid, "took": took}, [master] if master >= 0 else None)
+    if proxy is not None:
+        proxy.close()  # closes our copy of the master too
+    code = _serve(ctl, opts, container_id, init_pid)
+    if code == EMBEDDER_GONE and "b" in flags:
+        _remove_bundle(bundle)
+    return 0
+
+
+EMBEDDER_GONE = 3
+
+
+def _remove_bundle(bundle: str) -> None:
+    """The bundle pyoci made for the embedder (only its config.json)."""
+    try:
+        posix.unlink(f"{bundle}/config.json")
+        posix.rmdir(bundle)
+    except OSError:
+        pass
+
+
+def _serve(ctl: _socket.socket, opts: RuntimeOptions, container_id: str, init_pid: int) -> int:
+    from pyoci import lifecycle
+
+    pidfd = posix.pidfd_open(init_pid)
+    poller = select.poll()
+    poller.register(ctl.fileno(), select.POLLIN)
+    poller.register(pidfd, select.POLLIN)
+    while True:
+        try:
+            events = poller.poll()
+        except InterruptedError:
+            continue
+        for fd, _ev in events:
+            if fd == pidfd:
+                status = _reap(init_pid)
+                if status is None:
+                    continue
+                poller.unregister(pidfd)
+                posix.close(pidfd)
+                pidfd = -1
+                stats = cgroup_stats(opts, container_id)
+                _send(ctl, {"exited": status, "stats": stats})
+                continue
+            try:
+                data = ctl.recv(65536)
+            except OSError:
+                data = b""
+            if not data:  # the embedder is gone: nothing may outlive it
+                try:
+                    lifecycle.delete(opts, container_id, force=True)
+                except PyociError:
+                    pass
+                return EMBEDDER_GONE
+            msg = jsonio.loads(data)
+            op = msg.get("op")
+            try:
+                if op == "start":
+                    lifecycle.start(opts, container_id)
+                elif op == "delete":
+                    lifecycle.delete(opts, container_id, force=bool(msg.get("force")))
+                else:
+                    raise PyociError(f"shim: unknown request {op!r}")
+            except (OSError, PyociError) as exc:
+                _send(ctl, _error(exc))
+                continue
+            _send(ctl, {"ok": True})
+            if op == "delete":
+                return 0
+
+
+def _reap(init_pid: int) -> int | None:
+    """Reap every child that exited (orphans re-parented to us too); the
+    init's wait status once it is among them."""
+    found = None
+    while True:
+        try:
+            got, status = posix.waitpid(-1, posix.WNOHANG)
+        except ChildProcessError:
+            return found
+        if got == 0:
+            return found
+        if got == init_pid:
+            found = status

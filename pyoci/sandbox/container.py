@@ -1,0 +1,843 @@
+"""A ``Popen``-shaped handle on one embedded container.
+
+The container is set up by a helper process started by **exec** (never a fork
+of the embedder running Python: see :mod:`pyoci.sandbox`), which stays as the
+container's shim: it reaps the init, reports the exit status with the cgroup's
+accounting, deletes the container on request, and deletes it by itself when
+the embedder goes away.  Everything else (signals, pause, stats, update) is
+done in the embedder's process, without forking.
+"""
+
+from __future__ import annotations
+
+import _socket
+import os
+import select
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import IO, Any
+
+from pyoci.errors import ContainerNotFound, InvalidState, PyociError, SetupError
+from pyoci.sandbox.config import Config, parse_size
+from pyoci.sandbox.results import Completed, Stats, TimeoutExpired, error_from
+
+PIPE = subprocess.PIPE
+DEVNULL = subprocess.DEVNULL
+STDOUT = subprocess.STDOUT
+
+StdioArg = int | IO[Any] | None
+
+
+def default_root() -> str:
+    """``/run/pyoci`` as root; ``$XDG_RUNTIME_DIR/pyoci`` rootless."""
+    if os.geteuid() == 0:
+        return "/run/pyoci"
+    base = os.environ.get("XDG_RUNTIME_DIR") or f"/tmp/pyoci-{os.geteuid()}"
+    return f"{base}/pyoci"
+
+
+def _interpreter(entry: str) -> list[str]:
+    """``python -I -S -c <entry>`` that finds this pyoci (and its dependencies)
+    without site: no user site, no PYTHON* variables, no .pth side effects."""
+    import pyoci
+
+    here = os.path.dirname(os.path.dirname(os.path.abspath(pyoci.__file__)))
+    paths = [here] + [
+        p for p in sys.path if p and p != here and ("site-packages" in p or "dist-packages" in p)
+    ]
+    code = f"import sys;sys.path[:0]={paths!r};{entry}"
+    return [sys.executable, "-I", "-S", "-c", code]
+
+
+SHIM = "from pyoci.sandbox._shim import main;sys.exit(main(sys.argv[1:]))"
+CLI = "from pyoci.cli import exit_now, main;exit_now(main(sys.argv[1:]))"
+
+
+def _decode(data: bytes | None, encoding: str | None, errors: str | None) -> Any:
+    if data is None:
+        return None
+    text = data.decode(encoding or "utf-8", errors or "strict")
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+class _Streams:
+    """The embedder's ends of the ``PIPE`` streams (as ``Popen``'s attributes)."""
+
+    def __init__(self) -> None:
+        self.stdin: IO[bytes] | None = None
+        self.stdout: IO[bytes] | None = None
+        self.stderr: IO[bytes] | None = None
+
+    def resolve(
+        self, stdin: StdioArg, stdout: StdioArg, stderr: StdioArg
+    ) -> tuple[list[int], list[int]]:
+        """The container's fds 0, 1, 2 (as ``Popen`` reads its arguments), and
+        those of them to close once sent."""
+        to_close: list[int] = []
+
+        def fd_of(arg: StdioArg, index: int) -> int:
+            if arg is None:
+                try:
+                    os.fstat(index)
+                    return index
+                except OSError:
+                    arg = DEVNULL  # the embedder's own is closed
+            if arg == DEVNULL:
+                fd = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+                to_close.append(fd)
+                return fd
+            if arg == PIPE:
+                r, w = os.pipe2(os.O_CLOEXEC)
+                if index == 0:
+                    self.stdin = open(w, "wb", buffering=0)  # noqa: SIM115
+                    to_close.append(r)
+                    return r
+                setattr(self, ("stdout", "stderr")[index - 1], open(r, "rb"))  # noqa: SIM115
+                to_close.append(w)
+                return w
+            if isinstance(arg, int):
+                if arg < 0:
+                    raise ValueError(f"bad file descriptor {arg}")
+                return arg
+            return arg.fileno()
+
+        try:
+            fd0 = fd_of(stdin, 0)
+            fd1 = fd_of(stdout, 1)
+            fd2 = fd1 if stderr == STDOUT else fd_of(stderr, 2)
+        except BaseException:
+            for fd in to_close:
+                os.close(fd)
+            self.close()
+            raise
+        return [fd0, fd1, fd2], to_close
+
+    def close(self) -> None:
+        for f in (self.stdin, self.stdout, self.stderr):
+            if f is not None:
+                f.close()
+
+
+FORKSERVER = "from pyoci.sandbox._forkserver import main;sys.exit(main(sys.argv[1:]))"
+_server_lock = threading.Lock()
+_server: tuple[int, _socket.socket, subprocess.Popen[bytes]] | None = None
+
+
+def _launch(request: list[str], fds: list[int]) -> subprocess.Popen[bytes] | None:
+    """Start the shim of one container: by the fork server (default), or, with
+    ``PYOCI_SANDBOX_LAUNCH=spawn``, as a process of its own (returned)."""
+    if os.environ.get("PYOCI_SANDBOX_LAUNCH") == "spawn":
+        return subprocess.Popen(
+            [*_interpreter(SHIM), *request[:3], str(fds[3]), request[3]],
+            stdin=fds[0], stdout=fds[1], stderr=fds[2], pass_fds=[fds[3]],
+            start_new_session=True,  # the terminal's ^C is the embedder's to handle
+        )
+    from pyoci import jsonio
+    from pyoci.fdpass import pack_fds
+
+    data = jsonio.dumps(request).encode()
+    rights = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, pack_fds(fds))]
+    with _server_lock:
+        for attempt in (1, 2):
+            sock = _fork_server(restart=attempt == 2)
+            try:
+                sock.sendmsg([data], rights)
+                return None
+            except OSError:
+                if attempt == 2:
+                    raise
+    return None
+
+
+def _fork_server(restart: bool) -> _socket.socket:
+    """The fork server of this process (started by exec on first use, again
+    after a fork of the embedder or if it died)."""
+    global _server
+    if _server is not None and (
+        restart or _server[0] != os.getpid() or _server[2].poll() is not None
+    ):
+        if _server[0] == os.getpid():
+            _server[1].close()
+            _server[2].wait()
+        _server = None
+    if _server is None:
+        ours, theirs = _socket.socketpair(
+            _socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC
+        )
+        try:
+            proc = subprocess.Popen(
+                [*_interpreter(FORKSERVER), str(theirs.fileno())],
+                stdin=DEVNULL, stdout=DEVNULL, pass_fds=[theirs.fileno()],
+                start_new_session=True,
+            )
+        finally:
+            theirs.close()
+        _server = (os.getpid(), ours, proc)
+    return _server[1]
+
+
+class _Pump:
+    """Feed ``input`` to the container's stdin and collect its stdout/stderr
+    (non-blocking fds; driven by poll or by an event loop)."""
+
+    def __init__(self, proc: _Streams, data: bytes | None) -> None:
+        self.writing: int | None = None
+        self.data = memoryview(data or b"")
+        self.pos = 0
+        self.chunks: dict[int, list[bytes]] = {}
+        self.names: dict[int, str] = {}
+        if proc.stdin is not None:
+            if data:
+                self.writing = proc.stdin.fileno()
+                os.set_blocking(self.writing, False)
+            else:
+                proc.stdin.close()
+        for name in ("stdout", "stderr"):
+            f = getattr(proc, name)
+            if f is not None:
+                fd = f.fileno()
+                os.set_blocking(fd, False)
+                self.chunks[fd] = []
+                self.names[fd] = name
+        self.open_readers = set(self.chunks)
+        self.proc = proc
+        self.max_output: int | None = None
+        self.stored: dict[int, int] = {}
+        self.truncated = False
+
+    @property
+    def done(self) -> bool:
+        return self.writing is None and not self.open_readers
+
+    def on_write(self) -> None:
+        assert self.writing is not None
+        try:
+            n = os.write(self.writing, self.data[self.pos : self.pos + 65536])
+        except BlockingIOError:
+            return
+        except BrokenPipeError:
+            n = len(self.data)  # the container closed its stdin: as subprocess, ignore
+        self.pos += n
+        if self.pos >= len(self.data):
+            self.writing = None
+            assert self.proc.stdin is not None
+            try:
+                self.proc.stdin.close()
+            except BrokenPipeError:
+                pass
+
+    def on_read(self, fd: int) -> None:
+        try:
+            data = os.read(fd, 65536)
+        except BlockingIOError:
+            return
+        if not data:
+            self.open_readers.discard(fd)
+            return
+        if self.max_output is not None:
+            room = self.max_output - self.stored.get(fd, 0)
+            if len(data) > room:
+                data = data[: max(room, 0)]
+                self.truncated = True
+            self.stored[fd] = self.stored.get(fd, 0) + len(data)
+        if data:
+            self.chunks[fd].append(data)
+
+    def output(self, name: str) -> bytes | None:
+        for fd, n in self.names.items():
+            if n == name:
+                return b"".join(self.chunks[fd])
+        return None
+
+
+class Container:
+    """One container, created (not started) by the constructor.
+
+    ``stdin``/``stdout``/``stderr`` take what ``subprocess.Popen`` takes:
+    None (inherit), ``DEVNULL``, ``PIPE``, an fd, a file object, and
+    ``STDOUT`` for stderr.  With ``tty=True`` the process gets a terminal and
+    ``pty`` is its master fd (stdio arguments are then ignored).
+    Use it as a context manager: leaving the block kills and deletes the
+    container, whatever ended it (exception, KeyboardInterrupt).
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        stdin: StdioArg = None,
+        stdout: StdioArg = None,
+        stderr: StdioArg = None,
+        tty: bool = False,
+        text: bool = False,
+        encoding: str | None = None,
+        errors: str | None = None,
+        root: str | None = None,
+        id: str | None = None,
+        systemd_cgroup: bool = False,
+        _wait: bool = True,
+    ) -> None:
+        from pyoci.lifecycle import RuntimeOptions
+
+        self.config = config
+        self.args: list[str] = list(config.spec["process"]["args"])
+        self.id = id or f"pyoci-{uuid.uuid4().hex[:16]}"
+        self.root = root or default_root()
+        self._opts = RuntimeOptions(
+            self.root, systemd_cgroup=systemd_cgroup, rootless=config.rootless
+        )
+        self.pid: int | None = None
+        self.returncode: int | None = None
+        self.pty: int | None = None
+        self.text_mode = bool(text or encoding or errors)
+        self.encoding, self.errors = encoding, errors
+        self.stdin: IO[Any] | None = None
+        self.stdout: IO[Any] | None = None
+        self.stderr: IO[Any] | None = None
+        self.exit_stats: dict[str, Any] = {}
+        self.created_at = time.monotonic()
+        self._lock = threading.RLock()
+        self._pump: _Pump | None = None
+        #: bytes kept of each of stdout and stderr by ``communicate``; past it
+        #: the container is killed and ``truncated`` set (None: no cap)
+        self.max_output: int | None = None
+        self.truncated = False
+        self._deleted = False
+        if tty:
+            config = config.copy().terminal(True)
+            stdin = stdout = stderr = DEVNULL
+        self._bundle = config.for_container(self.id).bundle()
+        ours, theirs = _socket.socketpair(
+            _socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC
+        )
+        self._ctl = ours
+        self._spawned: subprocess.Popen[bytes] | None = None
+        # b: the bundle is pyoci's, the shim removes it if the embedder vanishes
+        flags = "xb" + ("t" if tty else "") + ("r" if config.rootless else "")
+        flags += "s" if systemd_cgroup else ""
+        self._streams = _Streams()
+        try:
+            child, to_close = self._streams.resolve(stdin, stdout, stderr)
+            try:
+                request = [self.root, self.id, self._bundle.path, flags]
+                self._spawned = _launch(request, [*child, theirs.fileno()])
+            finally:
+                theirs.close()
+                for fd in to_close:
+                    os.close(fd)
+        except BaseException:
+            ours.close()
+            self._streams.close()
+            self._bundle.remove()
+            raise
+        self._wrap_streams()
+        if _wait:
+            try:
+                self._created(self._recv(None))
+            except BaseException:
+                self._abandon()
+                raise
+
+    # ------------------------------------------------------------ plumbing
+
+    def _wrap_streams(self) -> None:
+        import io
+
+        for name in ("stdin", "stdout", "stderr"):
+            raw = getattr(self._streams, name)
+            if raw is not None and self.text_mode:
+                raw = io.TextIOWrapper(
+                    raw, encoding=self.encoding or "utf-8", errors=self.errors or "strict",
+                    write_through=name == "stdin",
+                )
+            setattr(self, name, raw)
+
+    def _created(self, msg: dict[str, Any]) -> None:
+        if "created" not in msg:
+            raise error_from(msg) if "error" in msg else SetupError(f"shim: {msg}")
+        self.pid = int(msg["created"])
+        self.setup_time = float(msg.get("took") or 0.0)
+        fds = msg.get("_fds") or []
+        if fds:
+            self.pty = fds[0]
+
+    def _abandon(self) -> None:
+        """Creation failed or was interrupted: the shim deletes on EOF."""
+        self._deleted = True
+        try:
+            # our EOF makes the shim delete the container; its EOF says it is done
+            self._ctl.shutdown(_socket.SHUT_WR)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                if select.select([self._ctl], [], [], 1)[0] and not self._ctl.recv(65536):
+                    break
+        except OSError:
+            pass
+        self._ctl.close()
+        if self._spawned is not None:
+            self._spawned.wait()
+        # the shim is gone: if it died before deleting (killed), delete here
+        from pyoci import lifecycle
+
+        try:
+            lifecycle.delete(self._opts, self.id, force=True)
+        except (OSError, PyociError):
+            pass
+        self._close_streams()
+        self._bundle.remove()
+
+    def _read_message(self) -> dict[str, Any]:
+        from pyoci import jsonio
+        from pyoci.fdpass import cmsg_space, unpack_fds
+
+        data, anc, _flags, _addr = self._ctl.recvmsg(65536, cmsg_space(1))
+        fds: list[int] = []
+        for level, kind, payload in anc:
+            if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
+                fds += unpack_fds(payload)
+        if not data:
+            raise SetupError(f"container {self.id}: its shim exited unexpectedly")
+        msg: dict[str, Any] = jsonio.loads(data)
+        if fds:
+            for fd in fds:
+                os.set_inheritable(fd, False)
+            msg["_fds"] = fds
+        if "exited" in msg:
+            self.exit_stats = msg.get("stats") or {}
+            self.returncode = os.waitstatus_to_exitcode(int(msg["exited"]))
+        return msg
+
+    def _recv(self, timeout: float | None) -> dict[str, Any]:
+        """The next message; None timeout waits forever."""
+        if timeout is not None:
+            ready = select.select([self._ctl], [], [], max(0.0, timeout))[0]
+            if not ready:
+                raise TimeoutExpired(self.args, timeout)
+        return self._read_message()
+
+    def _request(self, op: str, **fields: Any) -> None:
+        from pyoci import jsonio
+
+        with self._lock:
+            if self._deleted:
+                raise ContainerNotFound(self.id)
+            try:
+                self._ctl.send(jsonio.dumps({"op": op, **fields}).encode())
+            except OSError as exc:
+                gone = f"container {self.id}: its shim is gone ({exc.strerror})"
+                raise SetupError(gone) from None
+            while True:
+                msg = self._recv(None)
+                if "error" in msg:
+                    raise error_from(msg)
+                if msg.get("ok"):
+                    return
+
+    # ------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        """Run the container's process (``pyoci start``)."""
+        self._request("start")
+
+    def poll(self) -> int | None:
+        with self._lock:
+            ready = self.returncode is None and not self._deleted
+            if ready and select.select([self._ctl], [], [], 0)[0]:
+                self._read_message()
+            return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Wait for the process to exit and return its returncode (``-N`` for
+        signal N).  On timeout raise ``TimeoutExpired``; it keeps running."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            while self.returncode is None:
+                if self._deleted:
+                    raise InvalidState(f"container {self.id} was deleted")
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    raise TimeoutExpired(self.args, timeout or 0.0)
+                try:
+                    self._recv(remaining)
+                except TimeoutExpired:
+                    raise TimeoutExpired(self.args, timeout or 0.0) from None
+            return self.returncode
+
+    def communicate(
+        self, input: bytes | str | None = None, timeout: float | None = None
+    ) -> tuple[Any, Any]:
+        """As ``Popen.communicate``: send ``input``, read stdout/stderr to EOF,
+        wait for the exit.  On timeout raise ``TimeoutExpired`` (with the output
+        so far); the container keeps running and a later call goes on."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            pump = self._get_pump(input)
+            while not (pump.done and self.returncode is not None):
+                rlist: list[Any] = list(pump.open_readers)
+                if self.returncode is None:
+                    rlist.append(self._ctl)
+                wlist = [pump.writing] if pump.writing is not None else []
+                remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+                r, w, _x = select.select(rlist, wlist, [], remaining)
+                if not r and not w:
+                    out, err = self._outputs(pump)
+                    raise TimeoutExpired(self.args, timeout or 0.0, out, err)
+                if w:
+                    pump.on_write()
+                for item in r:
+                    if item is self._ctl:
+                        self._read_message()
+                    else:
+                        pump.on_read(item)
+                        self._check_output_cap(pump)
+            return self._outputs(pump)
+
+    def _get_pump(self, input: bytes | str | None) -> _Pump:
+        if self._pump is None:
+            if isinstance(input, str):
+                input = input.encode(self.encoding or "utf-8", self.errors or "strict")
+            self._pump = _Pump(self._streams, input)
+            self._pump.max_output = self.max_output
+        return self._pump
+
+    def _check_output_cap(self, pump: _Pump) -> None:
+        """Past ``max_output``: kill the container (its output is cut there)."""
+        if pump.truncated and not self.truncated:
+            self.truncated = True
+            self.kill()
+
+    def _outputs(self, pump: _Pump) -> tuple[Any, Any]:
+        out, err = pump.output("stdout"), pump.output("stderr")
+        if self.text_mode:
+            enc, errs = self.encoding, self.errors
+            return _decode(out, enc, errs), _decode(err, enc, errs)
+        return out, err
+
+    def send_signal(self, sig: int) -> None:
+        """Signal the container's init (nothing when it has exited)."""
+        from pyoci import lifecycle
+        from pyoci.errors import ContainerNotRunning
+
+        try:
+            lifecycle.kill(self._opts, self.id, int(sig))
+        except ContainerNotRunning:
+            pass
+
+    def terminate(self) -> None:
+        self.send_signal(15)
+
+    def kill(self, sig: int = 9) -> None:
+        """Send ``sig`` (default SIGKILL) to every process of the container."""
+        from pyoci import lifecycle
+        from pyoci.errors import ContainerNotRunning
+
+        try:
+            lifecycle.kill(self._opts, self.id, int(sig), all_processes=True)
+        except ContainerNotRunning:
+            pass
+
+    def delete(self, force: bool = False) -> None:
+        """Delete the container (``force``: kill it first) and everything pyoci
+        made for it: state, cgroup, bundle, shim.  Idempotent."""
+        with self._lock:
+            if self._deleted:
+                return
+            self._request("delete", force=force)
+            self._finish_delete()
+
+    def _finish_delete(self) -> None:
+        self._deleted = True
+        self._ctl.close()
+        if self._spawned is not None:
+            self._spawned.wait()
+        self._close_streams()
+        self._bundle.remove()
+
+    def _close_streams(self) -> None:
+        for f in (self.stdin, self.stdout, self.stderr):
+            if f is not None:
+                try:
+                    f.close()
+                except OSError:
+                    pass
+        if self.pty is not None:
+            os.close(self.pty)
+            self.pty = None
+
+    def __enter__(self) -> Container:
+        return self
+
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        try:
+            self.close()
+        except Exception:
+            if exc_type is None:
+                raise
+            # the body's exception is the one to see; the shim deletes on our EOF
+
+    def close(self) -> None:
+        """Kill and delete, never raising for a container already gone."""
+        if self._deleted:
+            return
+        try:
+            self.delete(force=True)
+        except BaseException:
+            # the shim is gone or the delete failed: closing our end makes a
+            # live shim delete by itself; make sure nothing stays on our side
+            self._abandon()
+            raise
+
+    # ------------------------------------------------------------ cgroup verbs
+
+    @property
+    def state(self) -> str:
+        """``created``, ``running``, ``paused``, ``stopped``, or ``deleted``."""
+        if self._deleted:
+            return "deleted"
+        from pyoci import lifecycle
+
+        return lifecycle.state(self._opts, self.id).status
+
+    def pause(self) -> None:
+        from pyoci import cgroup_ops
+
+        cgroup_ops.pause(self._opts, self.id)
+
+    def resume(self) -> None:
+        from pyoci import cgroup_ops
+
+        cgroup_ops.resume(self._opts, self.id)
+
+    def update(
+        self,
+        resources: Mapping[str, Any] | None = None,
+        *,
+        memory: int | str | None = None,
+        pids: int | None = None,
+        cpus: float | None = None,
+    ) -> list[str]:
+        """Change limits of the live container (a partial ``linux.resources``
+        and/or the ``run()`` shorthands).  Returns warnings."""
+        from pyoci import cgroup_ops
+
+        patch: dict[str, Any] = dict(resources or {})
+        if memory is not None:
+            size = parse_size(memory)
+            patch["memory"] = {"limit": size, "swap": size}
+        if pids is not None:
+            patch["pids"] = {"limit": pids}
+        if cpus is not None:
+            patch["cpu"] = {"quota": max(1000, int(cpus * 100_000)), "period": 100_000}
+        return cgroup_ops.update(self._opts, self.id, patch)
+
+    def processes(self) -> list[int]:
+        """Host pids of the container's processes."""
+        from pyoci import cgroup_ops
+
+        return cgroup_ops.processes(self._opts, self.id)
+
+    def stats(self) -> Stats:
+        from pyoci.sandbox._shim import cgroup_stats
+
+        return _stats(cgroup_stats(self._opts, self.id))
+
+    # ------------------------------------------------------------ exec
+
+    def exec(
+        self,
+        args: Sequence[str],
+        *,
+        input: bytes | str | None = None,
+        stdin: StdioArg = None,
+        stdout: StdioArg = None,
+        stderr: StdioArg = None,
+        capture_output: bool = False,
+        timeout: float | None = None,
+        check: bool = False,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+        user: int | str | None = None,
+        text: bool = False,
+        encoding: str | None = None,
+        errors: str | None = None,
+    ) -> Completed:
+        """Run another process in the running container (``pyoci exec`` in a
+        process of its own); a process killed by signal N returns ``128+N``."""
+        argv = [*_interpreter(CLI), "--root", self.root, "exec"]
+        for key, value in (env or {}).items():
+            argv += ["--env", f"{key}={value}"]
+        if cwd:
+            argv += ["--cwd", cwd]
+        if user is not None:
+            from pyoci.sandbox.config import parse_user
+
+            ids = parse_user(user)
+            argv += ["--user", f"{ids['uid']}:{ids['gid']}"]
+        argv += [self.id, *args]
+        started = time.monotonic()
+        try:
+            done = subprocess.run(
+                argv, input=input, stdin=stdin, stdout=stdout, stderr=stderr,
+                capture_output=capture_output, timeout=timeout,
+                text=text, encoding=encoding, errors=errors,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise TimeoutExpired(list(args), timeout or 0.0, exc.output, exc.stderr) from None
+        result = Completed(
+            list(args), done.returncode, done.stdout, done.stderr,
+            id=self.id, duration=time.monotonic() - started,
+        )
+        if check:
+            result.check_returncode()
+        return result
+
+    # ------------------------------------------------------------ asyncio
+
+    @classmethod
+    async def create_async(cls, config: Config, **kw: Any) -> Container:
+        """The constructor without blocking the event loop while the shim sets up."""
+        self = cls(config, _wait=False, **kw)
+        try:
+            await self._readable()
+            self._created(self._read_message())
+        except BaseException:
+            self._abandon()
+            raise
+        return self
+
+    async def _readable(self, *fds: int) -> int:
+        """Wait until the control socket (or one of ``fds``) is readable."""
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[tuple[str, int]] = loop.create_future()
+        watched = [self._ctl.fileno(), *fds]
+        for fd in watched:
+            loop.add_reader(fd, _settle, fut, "r", fd)
+        try:
+            return (await fut)[1]
+        finally:
+            for fd in watched:
+                loop.remove_reader(fd)
+
+    async def wait_async(self) -> int:
+        """``wait()`` for asyncio: readiness of the shim's socket on the loop (the
+        shim learns of the exit from a pidfd), no thread."""
+        while self.returncode is None:
+            if self._deleted:
+                raise InvalidState(f"container {self.id} was deleted")
+            await self._readable()
+            self._read_message()
+        return self.returncode
+
+    async def communicate_async(self, input: bytes | str | None = None) -> tuple[Any, Any]:
+        """``communicate()`` for asyncio (no timeout: use ``asyncio.timeout``)."""
+        import asyncio
+        import functools
+
+        loop = asyncio.get_running_loop()
+        pump = self._get_pump(input)
+        while not (pump.done and self.returncode is not None):
+            fut: asyncio.Future[tuple[str, Any]] = loop.create_future()
+            ready = functools.partial(_settle, fut)
+
+            readers = list(pump.open_readers)
+            if self.returncode is None:
+                readers.append(self._ctl.fileno())
+            for fd in readers:
+                loop.add_reader(fd, ready, "r", fd)
+            writer = pump.writing
+            if writer is not None:
+                loop.add_writer(writer, ready, "w", writer)
+            try:
+                kind, fd = await fut
+            finally:
+                for r in readers:
+                    loop.remove_reader(r)
+                if writer is not None:
+                    loop.remove_writer(writer)
+            if kind == "w":
+                pump.on_write()
+            elif fd == self._ctl.fileno():
+                self._read_message()
+            else:
+                pump.on_read(fd)
+                self._check_output_cap(pump)
+        return self._outputs(pump)
+
+    async def _request_async(self, op: str, **fields: Any) -> None:
+        from pyoci import jsonio
+
+        if self._deleted:
+            raise ContainerNotFound(self.id)
+        try:
+            self._ctl.send(jsonio.dumps({"op": op, **fields}).encode())
+        except OSError as exc:
+            gone = f"container {self.id}: its shim is gone ({exc.strerror})"
+            raise SetupError(gone) from None
+        while True:
+            await self._readable()
+            msg = self._read_message()
+            if "error" in msg:
+                raise error_from(msg)
+            if msg.get("ok"):
+                return
+
+    async def start_async(self) -> None:
+        """``start()`` without blocking the event loop."""
+        await self._request_async("start")
+
+    async def delete_async(self, force: bool = False) -> None:
+        """``delete()`` without blocking the event loop."""
+        if self._deleted:
+            return
+        await self._request_async("delete", force=force)
+        self._finish_delete()
+
+    async def __aenter__(self) -> Container:
+        return self
+
+    async def __aexit__(self, exc_type: object, *exc: object) -> None:
+        if not self._deleted:
+            try:
+                await self.delete_async(force=True)
+            except BaseException as err:
+                self._abandon()
+                if exc_type is None or not isinstance(err, Exception):
+                    raise
+
+    def result(
+        self, stdout: Any = None, stderr: Any = None, *, timed_out: bool = False
+    ) -> Completed:
+        """The ``Completed`` of an exited container."""
+        if self.returncode is None:
+            raise InvalidState(f"container {self.id} has not exited")
+        s = _stats(self.exit_stats)
+        return Completed(
+            self.args, self.returncode, stdout, stderr, id=self.id, timed_out=timed_out,
+            truncated=self.truncated,
+            oom_killed=s.oom_kills > 0, memory_peak=s.memory_peak, cpu_time=s.cpu_time,
+            duration=time.monotonic() - self.created_at,
+        )
+
+
+def _settle(fut: Any, kind: str, what: Any) -> None:
+    if not fut.done():
+        fut.set_result((kind, what))
+
+
+def _stats(raw: Mapping[str, Any]) -> Stats:
+    return Stats(
+        memory_current=int(raw.get("memory_current") or 0),
+        memory_peak=raw.get("memory_peak"),
+        cpu_time=int(raw.get("cpu_ns") or 0) / 1e9,
+        pids_current=int(raw.get("pids") or 0),
+        oom_kills=int(raw.get("oom_kills") or 0),
+    )
+
+
+__all__ = ["DEVNULL", "PIPE", "STDOUT", "Container", "PyociError", "default_root"]
