@@ -80,8 +80,8 @@ if [ ! -x "$venv/bin/python3" ]; then
 fi
 "$venv/bin/python3" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
 if [ "$with_tests" = 1 ]; then
-    echo ">> pip install .[test]"
-    "$venv/bin/python3" -m pip install -q ".[test]"
+    echo ">> pip install .[test,docs]"
+    "$venv/bin/python3" -m pip install -q ".[test,docs]"
 else
     echo ">> pip install ."
     "$venv/bin/python3" -m pip install -q .
