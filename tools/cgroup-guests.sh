@@ -16,7 +16,7 @@
 #
 # Knobs: PYOCI_VENV (the virtualenv; .venv), CGVM (the cgvm script; default
 # ../shared/tools/cgvm/run-in-cgv2.sh, see conformance/refs.py),
-# CGVM_TIMEOUT (seconds a guest may run, default 900), CGVM_* (see cgvm).
+# CGVM_TIMEOUT (seconds a guest may run, default 1800), CGVM_* (see cgvm).
 # PYOCI_CI_SKIPS (conformance/skips.py) reaches the guests' pytest too.
 #
 # Inside the guest (run-in-cgv2.sh calls "tools/cgroup-guests.sh --inside"):
@@ -96,7 +96,7 @@ for m in $modes; do
     (
         start=$(date +%s)
         rc=0
-        PYOCI_VENV="$venv" CGVM_TIMEOUT="${CGVM_TIMEOUT:-900}" \
+        PYOCI_VENV="$venv" CGVM_TIMEOUT="${CGVM_TIMEOUT:-1800}" \
             "$cgvm" "--$m" tools/cgroup-guests.sh --inside "$@" > "$work/$m.log" 2>&1 || rc=$?
         echo "$rc $(( $(date +%s) - start ))" > "$work/$m.rc"
     ) &
