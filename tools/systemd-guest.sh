@@ -74,6 +74,7 @@ fi
 # the only host directory the guest sees
 work=$(mktemp -d "$repo/.systemd-guest.XXXXXX")
 trap 'rm -rf "$work"' EXIT
+trap 'exit 130' INT TERM  # so that the EXIT trap runs
 sp=./lib/python3.11/site-packages
 tar -C "$venv" -cf "$work/venv.tar" --exclude="$sp/mypy" --exclude="$sp/mypyc" \
     --exclude="$sp/*__mypyc*" --exclude="$sp/pip" --exclude="$sp/setuptools" \
