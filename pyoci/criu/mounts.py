@@ -124,9 +124,13 @@ def cgroup_binds(
     return out
 
 
-def cgroup_roots(own: dict[str, str], pure_v2: bool) -> list[dict[str, str]]:
-    """``cg_root`` entries: CRIU restores each v1 hierarchy under the restoring
-    process's own cgroup (as runc, which leaves the v2 one to CRIU's default)."""
-    if pure_v2:
-        return []
-    return [{"ctrl": ctl, "path": path} for ctl, path in sorted(own.items()) if ctl]
+def cgroup_roots(own: dict[str, str]) -> list[dict[str, str]]:
+    """``cg_root`` entries: CRIU restores every hierarchy under the restoring
+    process's own cgroup (the new container's).  runc names only the v1
+    hierarchies, so on cgroup v2 its restore goes back to the checkpointed
+    container's cgroup path; the cgroup2 one, without a controller, is CRIU's
+    default root (``--cgroup-root PATH``) and puts it in the new container's."""
+    out = [{"ctrl": ctl, "path": path} for ctl, path in sorted(own.items()) if ctl]
+    if "" in own:
+        out.append({"path": own[""]})
+    return out

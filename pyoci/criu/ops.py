@@ -520,8 +520,7 @@ def _restore(
                 own = MNT.parse_proc_cgroup(f.read())
             with open("/proc/self/mountinfo") as f:
                 hierarchies = MNT.host_hierarchies(f.read())
-            pure_v2 = len(hierarchies) == 1 and hierarchies[0][1] == "cgroup2"
-            roots = MNT.cgroup_roots(own, pure_v2)
+            roots = MNT.cgroup_roots(own)
             if roots:
                 req["opts"]["cg_root"] = roots
             dest = MNT.cgroup_mount_dest(config)

@@ -101,7 +101,7 @@ class Swrk:
                 for fd in fds:
                     posix.close(fd)
                 errno_ = resp.get("cr_errno", 0)
-                msg = resp.get("cr_errmsg") or ""
+                msg = " ".join(str(resp.get("cr_errmsg") or "").split())
                 detail = f"errno {errno_}" + (f" ({msg})" if msg else "")
                 raise self._failed(kind, detail)
             if resp.get("type") != M.NOTIFY:
