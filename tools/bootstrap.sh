@@ -15,7 +15,7 @@ with_tests=0
 
 pkgs="gcc libc6-dev libseccomp-dev libseccomp2 busybox-static python3-venv python3-dev git"
 if [ "$with_tests" = 1 ]; then
-    pkgs="$pkgs runc crun uidmap passwd iproute2 util-linux procps"
+    pkgs="$pkgs runc crun uidmap passwd iproute2 util-linux procps criu"
 fi
 
 missing=""
