@@ -120,7 +120,7 @@ def image_paths(image_path: str | None, parent_path: str | None, cwd: str) -> tu
     if parent:
         if parent.startswith("/"):
             raise UsageError("--parent-path must be relative")
-        real = f"{image}/{parent}"
+        real = lean_os.normpath(f"{image}/{parent}")  # lexically, as filepath.Join
         if not lean_os.isdir(real):
             why = "not a directory" if lean_os.exists(real) else "no such directory"
             raise UsageError(f"invalid --parent-path: {real}: {why}")

@@ -10,8 +10,8 @@ then acknowledged.  A failure comes back as one line naming CRIU's log file.
 
 from __future__ import annotations
 
+import _socket
 import posix
-import socket
 
 from pyoci import fdpass, log
 from pyoci.criu import messages as M
@@ -50,7 +50,9 @@ class Swrk:
         log_path: str = "",
     ) -> None:
         self.log_path = log_path
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        ours, theirs = _socket.socketpair(
+            _socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC
+        )
         self.sock = ours
         # each source above every target first, so one dup2 cannot clobber another's source
         targets = [theirs.fileno(), *(extra_fds or [])]
@@ -89,7 +91,7 @@ class Swrk:
                 raise self._failed(kind, f"reading its answer: {exc.strerror}") from None
             fds: list[int] = []
             for level, typ, payload in anc:
-                if level == socket.SOL_SOCKET and typ == socket.SCM_RIGHTS:
+                if level == _socket.SOL_SOCKET and typ == _socket.SCM_RIGHTS:
                     fds.extend(fdpass.unpack_fds(payload))
             if not data:
                 raise self._failed(kind, "it exited without an answer")
@@ -129,7 +131,7 @@ class Swrk:
         """Close our end and wait for CRIU; its wait status."""
         if self.status is None:
             try:
-                self.sock.shutdown(socket.SHUT_WR)
+                self.sock.shutdown(_socket.SHUT_WR)
             except OSError:
                 pass
             self.sock.close()
