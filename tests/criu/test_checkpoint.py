@@ -166,7 +166,9 @@ def test_leave_running_and_pre_dump_with_parent(
 
 
 TCP = (
-    "nc -l -p 5000 > /tmp/got & sleep 1; "
+    "nc -l -p 5000 > /tmp/got & "
+    # until the listener is up (port 5000 = 0x1388, state 0A = LISTEN)
+    "until grep -q ':1388 00000000:0000 0A' /proc/net/tcp; do sleep 0.2; done; "
     "i=0; while :; do i=$((i+1)); echo $i; echo $i > /tmp/count; sleep 0.2; done "
     "| nc 127.0.0.1 5000"
 )
@@ -214,10 +216,7 @@ def test_corrupt_image_leaves_nothing(
     assert status(rt, "cr4") is None
     assert not [p for p in rt.root.iterdir() if not p.name.startswith(".")]
     if rt.name == "pyoci":
-        err = cli(rt, "restore", "-d", "--image-path", str(img), "--work-path", str(work),
-                  "--bundle", str(b.path), "cr4")  # fmt: skip
-        assert err.returncode != 0
-        # (restore's own stderr goes to /dev/null: its log says why, in one line)
+        # (restore's stderr is /dev/null here: the --log line says why, in one line)
         last = json.loads(rt.log.read_text().splitlines()[-1])  # type: ignore[union-attr]
         assert "restore.log" in last["msg"] and "\n" not in last["msg"], last
     # leftovers (state, cgroup, processes, mounts) are checked by the fixture too
