@@ -166,7 +166,8 @@ def test_leave_running_and_pre_dump_with_parent(
 
 
 TCP = (
-    "nc -l -p 5000 > /tmp/got & "
+    # (busybox nc ends the connection at the end of its stdin: give it one that lasts)
+    "sleep 100000 | nc -l -p 5000 > /tmp/got & "
     # until the listener is up (port 5000 = 0x1388, state 0A = LISTEN)
     "until cat /proc/net/tcp /proc/net/tcp6 | grep -q ':1388 .* 0A '; do sleep 0.2; done; "
     "i=0; while :; do i=$((i+1)); echo $i; echo $i > /tmp/count; sleep 0.2; done "
