@@ -25,7 +25,7 @@ repo=$(pwd)
 venv=${PYOCI_VENV:-$repo/.venv}
 MODULES="tests/integration/test_cgroup_manager.py tests/integration/test_cgroups_cli.py"
 # only in the v2 guest: CRIU 3.17 works on the guests' 6.1 kernel (not on 6.18 hosts)
-MODULES_V2="tests/criu/test_checkpoint.py"
+MODULES_V2="tests/criu/test_checkpoint.py tests/criu/test_podman_checkpoint.py"
 
 if [ "${1:-}" = "--inside" ]; then
     shift
