@@ -12,12 +12,12 @@ import json
 import os
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import Bundle, RuntimeCLI, sh
+from helpers import Bundle, RuntimeCLI, remove_new_empty_dirs, sh
 
 pytestmark = [pytest.mark.root, pytest.mark.needs_criu, pytest.mark.slow]
 
@@ -175,10 +175,32 @@ TCP = (
 )
 
 
-def test_established_tcp_connection(
-    rt: RuntimeCLI, counter: Callable[..., Bundle], workdir: Path
+@pytest.fixture
+def netns(rt: RuntimeCLI) -> Iterator[str]:
+    """A network namespace with lo up, to join by path.  (runc, and pyoci as
+    runc, always restore the container's own network namespace "empty": lo
+    down, so a connection inside it cannot come back; an external one, joined
+    by path, is left to exist across the restore.)"""
+    name = f"criu-{rt.name}-{os.getpid()}"
+    existed = Path("/run/netns").exists()
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
+        yield f"/run/netns/{name}"
+    finally:
+        subprocess.run(["ip", "netns", "del", name], check=False)
+        remove_new_empty_dirs(Path("/run/netns"), existed)
+
+
+def test_established_tcp_connection_in_external_netns(
+    rt: RuntimeCLI, counter: Callable[..., Bundle], workdir: Path, netns: str
 ) -> None:
-    b = counter("cr3", TCP)
+    def join(cfg: dict[str, Any]) -> None:
+        for ns in cfg["linux"]["namespaces"]:
+            if ns["type"] == "network":
+                ns["path"] = netns
+
+    b = counter("cr3", TCP, join)
     wait_count(b, 3)
     img = workdir / "img-tcp"
     res = cli(rt, "checkpoint", "--image-path", str(img), "cr3")
