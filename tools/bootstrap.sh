@@ -15,8 +15,9 @@ with_tests=0
 
 pkgs="gcc libc6-dev libseccomp-dev libseccomp2 busybox-static python3-venv python3-dev git"
 if [ "$with_tests" = 1 ]; then
-    # dbus-daemon: tests/integration/test_dbus_daemon.py runs a private bus
-    pkgs="$pkgs runc crun uidmap passwd iproute2 util-linux procps dbus-daemon"
+    # dbus-daemon: tests/integration/test_dbus_daemon.py runs a private bus;
+    # criu: tests/criu (it runs in the v2 guest, whose kernel CRIU 3.17 supports)
+    pkgs="$pkgs runc crun uidmap passwd iproute2 util-linux procps dbus-daemon criu"
 fi
 
 missing=""

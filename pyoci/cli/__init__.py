@@ -35,6 +35,8 @@ COMMANDS: dict[str, str] = {
     "resume": "resume",
     "ps": "ps",
     "events": "events",
+    "checkpoint": "checkpoint",
+    "restore": "restore",
 }
 
 GLOBAL_FLAGS = [
@@ -46,7 +48,7 @@ GLOBAL_FLAGS = [
     Flag(
         "rootless", STRING, "ignore cgroup permission errors ('true', 'false', or 'auto')", "auto"
     ),
-    Flag("criu", STRING, "path to the criu binary (unused)"),
+    Flag("criu", STRING, "path to the criu binary (checkpoint, restore)", "criu"),
     Flag("help, h", BOOL, "show help"),
     Flag("version, v", BOOL, "print the version"),
 ]
@@ -71,6 +73,8 @@ COMMANDS:
    resume    resumes all processes that have been previously paused
    update    update container resource constraints
    events    display container events such as OOM notifications and stats
+   checkpoint  checkpoint a running container (CRIU)
+   restore   restore a container from a previous checkpoint (CRIU)
    spec      create a new specification file
    features  show the enabled features
 
@@ -82,6 +86,7 @@ GLOBAL OPTIONS:
    --debug             enable debug output in the log
    --systemd-cgroup    use the systemd cgroup manager
    --rootless value    true, false or auto (default: auto)
+   --criu value        path to the criu binary (default: criu)
    --help, -h          show help
    --version, -v       print the version
 """
@@ -104,6 +109,7 @@ class Context:
         self.debug = g.flag("debug")
         self.log_path = g.text("log")
         self.log_format = g.text("log_format") or "text"
+        self.criu = g.text("criu")
 
     @property
     def root(self) -> str:

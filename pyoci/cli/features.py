@@ -57,6 +57,9 @@ def features_document() -> dict[str, Any]:
     version = _libseccomp_version()
     if version:
         annotations["io.github.seccomp.libseccomp.version"] = version
+    # checkpoint/restore through CRIU (runc's annotation, which engines look for)
+    annotations["org.opencontainers.runc.checkpoint.enabled"] = "true"
+    annotations["org.pyoci.checkpoint.criu"] = "checkpoint and restore through criu swrk"
     return {
         "ociVersionMin": "1.0.0",
         "ociVersionMax": SPEC_VERSION,

@@ -141,6 +141,8 @@ def exec_process(plan: ExecPlan, sock: SyncSocket) -> NoReturn:
         process = plan.process
         if process.get("terminal"):
             _setup_tty(plan)
+        else:
+            _new_session()
         linux: dict[str, Any] = plan.config.get("linux") or {}
         setup = ProcessSetup(
             process,
@@ -166,6 +168,15 @@ def _send_listener(sock: SyncSocket, fd: int) -> None:
     sock.expect(sync.ACK)
 
 
+
+
+def _new_session() -> None:
+    """A session of its own, as runc's nsexec (CRIU refuses a session leader
+    outside the container's PID namespace unless --shell-job)."""
+    try:
+        os.setsid()
+    except PermissionError:
+        pass  # already a process group leader
 
 
 def _setup_tty(plan: ExecPlan) -> None:

@@ -555,6 +555,30 @@ class RootfsBuilder:
         os.close(self.root_fd)
         self.root_fd = -1
 
+    def reopen_dev_null(self) -> None:
+        """stdio that is the host's /dev/null becomes the container's (as runc's
+        reOpenDevNull): no descriptor of a host mount is left in the container,
+        and CRIU can checkpoint it (it cannot resolve a mount outside)."""
+        if self._dev_is_bind():
+            return
+        try:
+            null = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW)
+        except OSError:
+            return
+        try:
+            st = os.fstat(null)
+            if not stat.S_ISCHR(st.st_mode) or st.st_rdev != os.makedev(1, 3):
+                return
+            for fd in (0, 1, 2):
+                try:
+                    cur = os.fstat(fd)
+                except OSError:
+                    continue
+                if stat.S_ISCHR(cur.st_mode) and cur.st_rdev == st.st_rdev:
+                    os.dup2(null, fd, inheritable=True)
+        finally:
+            os.close(null)
+
     def _readonly_path(self, path: str) -> None:
         try:
             fd = paths.open_in_root(self.root_fd, path)

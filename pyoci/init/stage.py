@@ -280,6 +280,7 @@ def _init(plan: LaunchPlan, sock: SyncSocket, fifo_fd: int) -> None:
         _write_sysctls(plan, linux["sysctl"])
     if own_mounts:
         builder.finalize()
+        builder.reopen_dev_null()
     else:
         os.close(builder.root_fd)
         builder.root_fd = -1
@@ -290,6 +291,13 @@ def _init(plan: LaunchPlan, sock: SyncSocket, fifo_fd: int) -> None:
 
     if slave >= 0:
         console.make_controlling(slave)
+    else:
+        # a session of its own, as runc's nsexec: CRIU refuses to checkpoint a
+        # container whose session leader is outside its PID namespace
+        try:
+            os.setsid()
+        except PermissionError:
+            pass  # already a process group leader
 
     if linux.get("memoryPolicy"):
         security.apply_memory_policy(linux["memoryPolicy"])  # inherited across execve
