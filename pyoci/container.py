@@ -87,6 +87,10 @@ class _Creation:
                 remove_cgroup(self.cgroup)  # what is left in it killed first, as delete
             except (OSError, PyociError) as exc:
                 log.warning(f"rollback: remove cgroup: {exc}")
+        # As delete (lifecycle 12-13): the container is deleted, then the
+        # poststop hooks run.
+        if self.cdir is not None:
+            self.cdir.remove()
         if self.hooks_started:
             from pyoci import hooks
 
@@ -94,8 +98,6 @@ class _Creation:
                 self.config, "poststop", _hook_state(self.record, model.STOPPED), warn_only=True
             ):
                 log.warning(w)
-        if self.cdir is not None:
-            self.cdir.remove()
 
 
 def create(

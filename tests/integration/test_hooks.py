@@ -136,7 +136,11 @@ def test_failing_create_hook_aborts_and_cleans_up(pyoci: Any, bundle_factory: An
     def mutate(cfg: dict[str, Any]) -> None:
         cfg["hooks"] = {
             phase: [{"path": "/bin/sh", "args": ["sh", "-c", "echo boom >&2; exit 3"]}],
-            "poststop": [{"path": "/bin/touch", "args": ["touch", str(marker)]}],
+            # records whether the state is gone when it runs (lifecycle 12-13:
+            # delete, then the poststop hooks), as test_poststop_hook_timing for delete
+            "poststop": [{"path": "/bin/sh", "args": [
+                "sh", "-c", f"test -e {pyoci.root}/fails && echo present > {marker}"
+                f" || echo gone > {marker}"]}],
         }
 
     b = bundle_factory(["true"], mutate=mutate)
@@ -149,6 +153,7 @@ def test_failing_create_hook_aborts_and_cleans_up(pyoci: Any, bundle_factory: An
     # runtime.md lifecycle 3-5: stop the container and continue at step 12 (delete),
     # then 13 (poststop hooks): for every create-time phase, createContainer too
     assert marker.exists(), f"no poststop hook ran after the failing {phase} hook"
+    assert marker.read_text().strip() == "gone", "poststop ran before the state was removed"
 
 
 def test_failing_create_leaves_no_process_of_its_hook(
