@@ -13,6 +13,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -254,6 +255,60 @@ def fresh_netns(path: str) -> None:
     subprocess.run(["ip", "netns", "del", name], check=True)
     subprocess.run(["ip", "netns", "add", name], check=True)
     subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
+
+
+REAPER = """
+import os, time
+while True:
+    try:
+        os.wait()
+    except ChildProcessError:
+        time.sleep(0.2)
+"""
+
+
+@pytest.fixture
+def pidns() -> Iterator[str]:
+    """A PID namespace to join by path, held by an init that reaps (the container's
+    init becomes its child: a zombie left there would keep its pid from CRIU)."""
+    holder = subprocess.Popen(["unshare", "--pid", "--fork", "--kill-child", sys.executable,
+                               "-I", "-c", REAPER], stdin=subprocess.DEVNULL)  # fmt: skip
+    try:
+        children = Path(f"/proc/{holder.pid}/task/{holder.pid}/children")
+        deadline = time.monotonic() + TIMEOUT
+        while not children.read_text().split():
+            assert holder.poll() is None and time.monotonic() < deadline, "unshare failed"
+            time.sleep(0.1)
+        yield f"/proc/{children.read_text().split()[0]}/ns/pid"
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_external_pid_namespace(
+    rt: RuntimeCLI, counter: Callable[..., Bundle], workdir: Path, pidns: str
+) -> None:
+    """A container that joined a PID namespace by path: CRIU treats it as
+    external, and restores the tree into that same namespace."""
+
+    def join(cfg: dict[str, Any]) -> None:
+        for ns in cfg["linux"]["namespaces"]:
+            if ns["type"] == "pid":
+                ns["path"] = pidns
+
+    b = counter("cpn", COUNTER, join)
+    wait_count(b, 2)
+    ns_id = os.readlink(pidns)
+    img = workdir / "img-pidns"
+    ok(rt, "checkpoint", "--image-path", str(img), "cpn")
+    at_dump = count(b)
+    ok(rt, "restore", "-d", "--image-path", str(img), "--bundle", str(b.path), "cpn")
+    st = status(rt, "cpn")
+    assert st is not None and st["status"] == "running", st
+    assert os.readlink(f"/proc/{st['pid']}/ns/pid") == ns_id
+    assert wait_count(b, at_dump) > at_dump
+    assert len({tag for _, tag in log_lines(b)}) == 1
+    ok(rt, "delete", "-f", "cpn")
 
 
 def test_corrupt_image_leaves_nothing(
