@@ -69,4 +69,15 @@ def test_checkpoint_restore_in_scope(
     assert res.code == 0, res
     wait_until(lambda: not unit_loaded(scope.unit), 30, f"{scope.unit} to go after delete")
 
+    # a restore that fails (a corrupt image) leaves no container and no unit
+    (img / "inventory.img").write_bytes(b"\x00garbage")
+    res = subprocess.run([*rt.global_args(), "restore", "-d", "--image-path", str(img),
+                          "--bundle", str(b.path), scope.cid], stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120,
+                         check=False)  # fmt: skip
+    assert res.returncode != 0
+    assert rt("state", scope.cid).code != 0
+    wait_until(lambda: not unit_loaded(scope.unit), 30, f"{scope.unit} to go after a failure")
+    assert not scope.dir.exists()
+
 
