@@ -164,12 +164,26 @@ def test_leave_running_and_pre_dump_with_parent(
     at_dump = wait_count(b, n)  # still counting after the dump
     ok(rt, "delete", "-f", "cr2")
     (b.rootfs / "tmp" / "count").write_text("0\n")
-    ok(rt, "restore", "-d", "--image-path", str(final), "--bundle", str(b.path), "cr2")
-    resumed = wait_count(b, 0)
-    assert resumed > 1, "restarted from the beginning"
-    assert len({tag for _, tag in log_lines(b)}) == 1
-    assert at_dump >= n
-    ok(rt, "delete", "-f", "cr2")
+    # in the foreground (no --detach): restore waits for the container, exits
+    # with its status and deletes it, as run does
+    restorer = subprocess.Popen(
+        [*rt.global_args(), "restore", "--image-path", str(final), "--bundle", str(b.path), "cr2"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        resumed = wait_count(b, 0)
+        assert resumed > 1, "restarted from the beginning"
+        assert len({tag for _, tag in log_lines(b)}) == 1
+        assert at_dump >= n
+        assert status(rt, "cr2")["status"] == "running"  # type: ignore[index]
+        assert restorer.poll() is None
+        ok(rt, "kill", "cr2", "KILL")
+        assert restorer.wait(timeout=TIMEOUT) == 128 + 9
+    finally:
+        if restorer.poll() is None:
+            restorer.kill()
+            restorer.wait()
+    assert status(rt, "cr2") is None
 
 
 TCP = (
