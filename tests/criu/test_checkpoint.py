@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import socket
 import subprocess
@@ -328,12 +329,15 @@ def test_corrupt_image_leaves_nothing(
 # ------------------------------------------------------- hooks and a terminal
 
 # each hook appends "phase <state JSON>" to a log: the runtime's hooks to one in
-# the work dir, the container's (createContainer, startContainer) to /hooks.log
-# in its rootfs
+# the work dir, startContainer to /hooks.log in the container's rootfs
 RUNTIME_PHASES = ("prestart", "createRuntime", "poststart", "poststop")
-CONTAINER_PHASES = ("createContainer", "startContainer")
+# (startContainer runs in the container's root; createContainer before the
+# pivot, in the host's, where this test writes nothing)
+CONTAINER_PHASES = ("startContainer",)
 # a shell on the terminal: what it reads, numbered by a counter in its memory
-TTY_READER = 'i=0; while read l; do i=$((i+1)); echo "$i $l" >> /tmp/tty; done'
+TTY_READER = (
+    'i=0; while read l; do i=$((i+1)); echo "$i $l" >> /tmp/tty; [ "$l" = last ] && exit 7; done'
+)
 
 
 class ConsoleSocket:
@@ -476,8 +480,24 @@ def test_terminal_and_hooks_on_restore(
         os.write(fds[0], b"after\n")
         wait_tty(b, "2 after")  # the same shell: its counter went on
         at_restore = new_events()
-        ok(rt, "delete", "-f", "ct")
-        at_delete = new_events()
+
+        # again, restored in the foreground without --console-socket: the
+        # runtime's own terminal (script(1)'s here) is the container's, as with
+        # run; restore exits with the container's status and deletes it
+        img2 = workdir / "img-tty2"
+        ok(rt, "checkpoint", "--image-path", str(img2), "ct")
+        for fd in masters:
+            os.close(fd)
+        masters.clear()
+        restore = [*rt.global_args(), "restore", "--image-path", str(img2),
+                   "--bundle", str(b.path), "ct"]  # fmt: skip
+        proc = subprocess.run(["script", "-qec", shlex.join(restore), "/dev/null"],
+                              input="last\n", capture_output=True, text=True,
+                              timeout=TIMEOUT, check=False)  # fmt: skip
+        assert proc.returncode == 7, proc
+        assert tty_lines(b)[-1] == "3 last", tty_lines(b)
+        assert status(rt, "ct") is None
+        at_foreground = new_events()
     finally:
         for fd in masters:
             os.close(fd)
@@ -486,7 +506,7 @@ def test_terminal_and_hooks_on_restore(
         "checkpoint": at_checkpoint,
         "failed restore": at_failed,
         "restore": at_restore,
-        "delete": at_delete,
+        "foreground": at_foreground,
         "in container": (b.rootfs / "hooks.log").read_text().splitlines(),
     }
     print(rt.name, pid, new_pid, json.dumps(seen))
@@ -505,7 +525,13 @@ def test_terminal_and_hooks_on_restore(
         ("prestart", "stopped", "init"),
         ("createRuntime", "stopped", "init"),
     ], seen
-    assert [(p, s) for p, s, _ in at_delete] == [("poststop", "stopped")], seen
+    assert [(p, s) for p, s, _ in at_foreground] == [
+        ("poststop", "stopped"),
+        ("prestart", "stopped"),
+        ("createRuntime", "stopped"),
+        ("poststop", "stopped"),
+    ], seen
+    assert [x.split()[0] for x in seen["in container"]] == list(CONTAINER_PHASES), seen
 
 
 # ------------------------------------------------- page server, lazy pages
