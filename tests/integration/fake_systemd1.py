@@ -44,6 +44,9 @@ units: dict[str, dict[str, object]] = {}
 calls: list[tuple[str, tuple[object, ...]]] = []
 job_counter = [100]
 spoofer: list[Connection] = []
+# the uid the private socket rejects in AUTH EXTERNAL (the claim of a process in a nested
+# user namespace): then only the empty identity gets in
+REJECTED_UID = "4242"
 
 
 def reply(conn: Connection, msg: Message, signature: str = "",
@@ -182,22 +185,43 @@ def serve(conn: Connection) -> None:
             handle(conn, msg)
 
 
+OK = b"OK 0123456789abcdef0123456789abcdef\r\n"
+
+
 def server_auth(conn: Connection) -> bool:
-    """The server side of SASL EXTERNAL (both the uid and the empty identity forms)."""
+    """The server side of SASL EXTERNAL (the uid and the empty identity forms) as systemd's
+    sd-bus does it on /run/systemd/private, quirks included:
+
+    - a slow server: 0.2 s pass after each ``OK`` before it reads again (a busy systemd);
+    - bytes that came in the same read as ``BEGIN`` stay unparsed until more data arrives
+      (sd-bus keeps them in its buffer and waits for the socket to become readable): a
+      client that sends its first call right after ``BEGIN``, after the ``OK``, gets no
+      reply;
+    - ``BEGIN`` before a successful ``AUTH`` ends the connection (the spec: disconnect).
+    """
     deadline = time.monotonic() + 10
+    authenticated = False
     while True:
         line = conn._readline(deadline).lstrip(b"\0")
         if line.startswith(b"AUTH EXTERNAL "):
             uid = bytes.fromhex(line[14:].decode()).decode()
-            if not uid.isdigit():
+            if not uid.isdigit() or uid == REJECTED_UID:
                 conn._send_raw(b"REJECTED EXTERNAL\r\n", deadline)
                 continue
-            conn._send_raw(b"OK 0123456789abcdef0123456789abcdef\r\n", deadline)
+            conn._send_raw(OK, deadline)
+            authenticated = True
+            time.sleep(0.2)
         elif line == b"AUTH EXTERNAL":
             conn._send_raw(b"DATA\r\n", deadline)
         elif line == b"DATA":
-            conn._send_raw(b"OK 0123456789abcdef0123456789abcdef\r\n", deadline)
+            conn._send_raw(OK, deadline)
+            authenticated = True
+            time.sleep(0.2)
         elif line == b"BEGIN":
+            if not authenticated:
+                return False
+            if conn._rbuf:  # read together with BEGIN: parsed once more data comes
+                conn._fill(time.monotonic() + 3600, "no more data")
             return True
         else:
             conn._send_raw(b"ERROR\r\n", deadline)
