@@ -15,7 +15,7 @@ import posix
 import sys
 import time
 
-from pyoci.dbus import BusUnavailable, DBusError, DBusTimeout
+from pyoci.dbus import BusUnavailable, DBusError, DBusTimeout, Disconnected
 from pyoci.dbus.wire import (
     ERROR,
     METHOD_CALL,
@@ -255,7 +255,7 @@ class Connection:
     # ------------------------------------------------------------ raw I/O
     def _sock(self) -> _socket.socket:
         if self.sock is None:
-            raise DBusError(f"D-Bus connection {self.address} is closed")
+            raise Disconnected(f"D-Bus connection {self.address} is closed")
         return self.sock
 
     def _send_raw(self, data: bytes, deadline: float) -> None:
@@ -270,7 +270,7 @@ class Connection:
             raise DBusTimeout(f"D-Bus {self.address}: timed out sending") from None
         except OSError as exc:
             self.close()
-            raise DBusError(f"D-Bus {self.address}: send failed: {_reason(exc)}") from None
+            raise Disconnected(f"D-Bus {self.address}: send failed: {_reason(exc)}") from None
 
     def _fill(self, deadline: float, what: str) -> None:
         sock = self._sock()
@@ -284,10 +284,10 @@ class Connection:
             raise DBusTimeout(what) from None
         except OSError as exc:
             self.close()
-            raise DBusError(f"D-Bus {self.address}: receive failed: {_reason(exc)}") from None
+            raise Disconnected(f"D-Bus {self.address}: receive failed: {_reason(exc)}") from None
         if not chunk:
             self.close()
-            raise DBusError(f"D-Bus {self.address}: connection closed by the peer")
+            raise Disconnected(f"D-Bus {self.address}: connection closed by the peer")
         self._rbuf.extend(chunk)
 
     def _readline(self, deadline: float) -> bytes:

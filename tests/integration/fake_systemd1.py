@@ -5,7 +5,8 @@ written with pyoci's own wire module.
     fake_systemd1.py --listen PATH      serve peer-to-peer on a unix socket, like
                                         /run/systemd/private (server side of SASL, no Hello)
 
-Prints "ready" once it serves.  What a job call does is chosen by the unit name's first
+Prints "ready" once it serves.  On a bus, it reconnects (and owns the name again) when
+the bus daemon restarts, keeping its units.  What a job call does is chosen by the unit name's first
 word (before the first "-"):
 
     exists-…   StartTransientUnit answers org.freedesktop.systemd1.UnitExists
@@ -20,6 +21,10 @@ word (before the first "-"):
                must answer it while it waits for its own reply)
     spoof-…    another peer of the bus first sends the caller a forged JobRemoved "done"
                (unicast), then the job really fails
+    hang-…     (GetUnit) no reply until the fake has reconnected to a restarted bus
+    dropstart-… the unit is started, but no reply until the fake has reconnected
+    dropjob-…  the reply comes, the job runs until 0.3 s after the fake has reconnected
+               and ends without a JobRemoved (its object is gone, the unit "active")
     anything else: the job is "done" and the unit "active".
 
 ``org.pyoci.Test.Units`` returns ``repr()`` of the fake's units and of the calls it got.
@@ -44,6 +49,11 @@ units: dict[str, dict[str, object]] = {}
 calls: list[tuple[str, tuple[object, ...]]] = []
 job_counter = [100]
 spoofer: list[Connection] = []
+# bus connections made so far (1: the first; more after the bus daemon restarted), when the
+# last one was made, and the dropjob- jobs: job path -> unit name
+generation = [0]
+connected_at = [0.0]
+pending_jobs: dict[str, str] = {}
 # the uid the private socket rejects in AUTH EXTERNAL (the claim of a process in a nested
 # user namespace): then only the empty identity gets in
 REJECTED_UID = "4242"
@@ -80,6 +90,19 @@ def handle(conn: Connection, msg: Message) -> None:
     if msg.interface == "org.pyoci.Test" and member == "Units":
         reply(conn, msg, "s", (repr({"units": units, "calls": calls}),))
         return
+    if msg.interface == PROPERTIES and member == "Get" and str(msg.path).startswith(
+            PATH + "/job/"):
+        job_name = pending_jobs.get(str(msg.path))
+        if job_name is not None and generation[0] > 1 and time.monotonic() > connected_at[0] + 0.3:
+            del pending_jobs[str(msg.path)]
+            units[job_name]["state"] = "active"
+            job_name = None
+        if job_name is None:
+            error(conn, msg, "org.freedesktop.DBus.Error.UnknownObject",
+                  f"Unknown object '{msg.path}'.")
+        else:
+            reply(conn, msg, "v", (("s", "running"),))
+        return
     if msg.interface == PROPERTIES and member == "Get":
         iface, prop = msg.body
         if msg.path == PATH:
@@ -113,6 +136,15 @@ def handle(conn: Connection, msg: Message) -> None:
             return
         if how == "exists" or name in units:
             error(conn, msg, "org.freedesktop.systemd1.UnitExists", f"Unit {name} already exists.")
+            return
+        if how == "dropstart" and generation[0] == 1:
+            units[name] = {"state": "active", "props": dict(props), "pids": []}  # type: ignore[call-overload]
+            return
+        if how == "dropjob":
+            _job_id, job = new_job()
+            units[name] = {"state": "activating", "props": dict(props), "pids": []}  # type: ignore[call-overload]
+            pending_jobs[job] = name
+            reply(conn, msg, "o", (job,))
             return
         if how == "slow":
             time.sleep(1.0)
@@ -155,6 +187,8 @@ def handle(conn: Connection, msg: Message) -> None:
         del units[name]
         reply(conn, msg, "o", (job,))
         job_removed(conn, job_id, job, name, "done")
+        return
+    if member == "GetUnit" and kind(name) == "hang" and generation[0] == 1:
         return
     if member in ("ResetFailedUnit", "SetUnitProperties", "GetUnit", "AttachProcessesToUnit"):
         if name not in units:
@@ -227,20 +261,37 @@ def server_auth(conn: Connection) -> bool:
             conn._send_raw(b"ERROR\r\n", deadline)
 
 
+def connect(address: str) -> Connection:
+    """A connection to the bus, waiting up to 60 s for a restarted bus daemon."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            return Connection.open(address, bus=True, timeout=5)
+        except DBusError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--bus")
     parser.add_argument("--listen")
     args = parser.parse_args()
     if args.bus:
-        conn = Connection.open(args.bus, bus=True)
-        got = conn.call("org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
-                        "RequestName", "su", ("org.freedesktop.systemd1", 4))
-        assert got.body == (1,), got
-        spoofer.append(Connection.open(args.bus, bus=True))
-        print("ready", flush=True)
-        serve(conn)
-        return
+        while True:
+            conn = connect(args.bus)
+            got = conn.call("org.freedesktop.DBus", "/org/freedesktop/DBus",
+                            "org.freedesktop.DBus", "RequestName", "su",
+                            ("org.freedesktop.systemd1", 4))
+            assert got.body == (1,), got
+            spoofer[:] = [connect(args.bus)]
+            generation[0] += 1
+            connected_at[0] = time.monotonic()
+            if generation[0] == 1:
+                print("ready", flush=True)
+            serve(conn)  # until the bus goes away
+            conn.close()
     listener = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     listener.bind(args.listen)
     listener.listen(8)
