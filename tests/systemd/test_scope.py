@@ -183,8 +183,8 @@ def test_update_adding_limits_needs_no_daemon_reload(
     want = {"MemoryMax": str(128 * MiB), "CPUQuotaPerSecUSec": "300ms", "AllowedCPUs": "0",
             "TasksMax": "70", "CPUWeight": WEIGHT[rt.name]}  # fmt: skip
     assert show(scope.unit, *want) == want
-    # runc 1.1.5 is flagged from create on (DevicePolicy before DeviceAllow, runc #4568),
-    # and newer runcs by such an update: everything above holds for it, this does not
+    # runc 1.1.5 is flagged from create on (DevicePolicy before DeviceAllow, runc #4568;
+    # an update like this one would flag it too: it sends no placeholders at create)
     need_reload = show(scope.unit, "NeedDaemonReload")["NeedDaemonReload"]
     assert need_reload == ("yes" if rt.name == "runc" else "no")
 
