@@ -192,3 +192,38 @@ def test_private_socket(scopes: Scopes, monkeypatch: pytest.MonkeyPatch) -> None
         s.start_transient_unit(unit, base_props(pid))
         assert Path(f"/proc/{pid}/cgroup").read_text().strip() == f"0::/system.slice/{unit}"
         assert s.stop_unit(unit) == "done"
+
+
+def test_reconnect_after_the_bus_restarts() -> None:
+    """dbus.service restarted between two calls, and stopped during one (started again a
+    second later): each connection reconnects once and its call is made again, answered
+    by systemd back on the new bus.  (The host's tests/integration/test_dbus_daemon.py
+    covers the lost replies and job signals with a fake systemd.)"""
+    try:
+        with Systemd.connect(timeout=30) as s:
+            version = s.manager_property("Version")
+            res = subprocess.run(["systemctl", "restart", "dbus.service"], capture_output=True,
+                                 text=True, timeout=120)  # fmt: skip
+            assert res.returncode == 0, res
+            assert s.manager_property("Version") == version
+            assert s.reconnects == 1 and s.conn.unique_name
+        with Systemd.connect(timeout=30) as s:
+            s.manager_property("Version")
+            res = subprocess.run(["systemctl", "stop", "dbus.service", "dbus.socket"],
+                                 capture_output=True, text=True, timeout=120)  # fmt: skip
+            assert res.returncode == 0, res
+            later = subprocess.Popen(
+                ["sh", "-c", "sleep 1; systemctl start dbus.socket dbus.service"])
+            try:
+                assert s.manager_property("Version") == version
+            finally:
+                assert later.wait(120) == 0
+            assert s.reconnects == 1
+    finally:
+        # the bus is back, with systemd on it, for the tests after this one
+        subprocess.run(["systemctl", "start", "dbus.socket", "dbus.service"], timeout=120)
+        deadline = time.monotonic() + 60
+        while subprocess.run(["busctl", "status", "org.freedesktop.systemd1"],
+                             capture_output=True, timeout=60).returncode != 0:
+            assert time.monotonic() < deadline, "systemd is not back on the bus"
+            time.sleep(0.2)
