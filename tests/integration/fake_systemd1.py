@@ -22,6 +22,7 @@ word (before the first "-"):
     spoof-…    another peer of the bus first sends the caller a forged JobRemoved "done"
                (unicast), then the job really fails
     hang-…     (GetUnit) no reply until the fake has reconnected to a restarted bus
+    hangup-…   (GetUnit, peer to peer) the first time, the fake closes the connection
     dropstart-… the unit is started, but no reply until the fake has reconnected
     dropjob-…  the reply comes, the job runs until 0.3 s after the fake has reconnected
                and ends without a JobRemoved (its object is gone, the unit "active")
@@ -54,6 +55,11 @@ spoofer: list[Connection] = []
 generation = [0]
 connected_at = [0.0]
 pending_jobs: dict[str, str] = {}
+hung_up: set[str] = set()
+
+
+class HangUp(Exception):
+    """Close this connection now (as systemd does on daemon-reexec)."""
 # the uid the private socket rejects in AUTH EXTERNAL (the claim of a process in a nested
 # user namespace): then only the empty identity gets in
 REJECTED_UID = "4242"
@@ -190,6 +196,9 @@ def handle(conn: Connection, msg: Message) -> None:
         return
     if member == "GetUnit" and kind(name) == "hang" and generation[0] == 1:
         return
+    if member == "GetUnit" and kind(name) == "hangup" and name not in hung_up:
+        hung_up.add(name)
+        raise HangUp
     if member in ("ResetFailedUnit", "SetUnitProperties", "GetUnit", "AttachProcessesToUnit"):
         if name not in units:
             error(conn, msg, NO_SUCH_UNIT, f"Unit {name} not loaded.")
@@ -216,7 +225,10 @@ def serve(conn: Connection) -> None:
         except Exception:
             return
         if msg.type == METHOD_CALL:
-            handle(conn, msg)
+            try:
+                handle(conn, msg)
+            except HangUp:
+                return
 
 
 OK = b"OK 0123456789abcdef0123456789abcdef\r\n"

@@ -605,6 +605,14 @@ def test_drop_before_start_reply(rbus: RestartableBus) -> None:
             == [("StartTransientUnit", (name, "replace", [], []))] * 2  # type: ignore[operator]
 
 
+def test_private_socket_reconnects(private: str) -> None:
+    """Peer to peer (systemd's private socket, closed by systemd on daemon-reexec): the
+    call is made again on a new connection to the same socket, without Hello."""
+    with Systemd.open(private, bus=False, timeout=5) as s:
+        assert s.unit_state(unit("hangup")) is None  # answered the second time
+        assert s.reconnects == 1 and s.conn.unique_name is None
+
+
 def test_reconnects_only_once(rbus: RestartableBus) -> None:
     with Systemd.open(rbus.address, timeout=5) as s:
         rbus.restart()
