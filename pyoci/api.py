@@ -14,7 +14,7 @@ Every method raises a ``pyoci.errors.PyociError`` subclass on failure
 
 from __future__ import annotations
 
-from pyoci import container
+from pyoci.ops import container
 from pyoci.state.model import ContainerState
 
 
@@ -61,7 +61,7 @@ class Runtime:
 
     def kill(self, container_id: str, signal: int | str = 15, *, all: bool = False) -> None:
         if isinstance(signal, str):
-            from pyoci.signals import parse_signal
+            from pyoci.util.signals import parse_signal
 
             signal = parse_signal(signal)
         container.kill(self.options, container_id, signal, all_processes=all)

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-import posix  # not os, for the short commands: pyoci.lean_os says why
+import posix  # not os, for the short commands: pyoci.util.lean_os says why
 import time
 
 

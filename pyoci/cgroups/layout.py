@@ -17,9 +17,9 @@ occupies: the no-internal-processes rule).
 
 from __future__ import annotations
 
-from pyoci import lean_os
 from pyoci.errors import CgroupError
-from pyoci.mountinfo import unescape
+from pyoci.util import lean_os
+from pyoci.util.mountinfo import unescape
 
 # Used when <proc_root>/cgroups is unreadable.
 KNOWN_V1_CONTROLLERS = frozenset(

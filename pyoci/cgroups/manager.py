@@ -10,7 +10,7 @@ limits to ``unified/…``.
 Only ``manager_from_record`` and the cheap methods (``pids``, ``kill_all``,
 ``is_frozen``, ``freeze``/``thaw``, ``destroy``, ``add_process``) are on the
 paths of ``state``/``kill``/``delete``/``pause``; they use nothing but ``posix``
-(not ``os``: ``pyoci.lean_os`` says why), ``errno`` and ``time``.  ``layout``,
+(not ``os``: ``pyoci.util.lean_os`` says why), ``errno`` and ``time``.  ``layout``,
 ``resources``, ``devices``, ``ebpf`` and ``stats`` are imported where they are
 needed.
 """
@@ -21,8 +21,8 @@ import errno
 import posix
 import time
 
-from pyoci import lean_os
 from pyoci.errors import CgroupError
+from pyoci.util import lean_os
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

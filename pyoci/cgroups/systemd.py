@@ -27,9 +27,9 @@ from __future__ import annotations
 
 import posix
 
-from pyoci import lean_os, log
 from pyoci.cgroups.manager import FsManager
 from pyoci.errors import CgroupError
+from pyoci.util import lean_os, log
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

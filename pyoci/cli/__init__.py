@@ -7,16 +7,16 @@ line on stderr per problem, and a JSON (or text) ``level=error`` line in the
 
 from __future__ import annotations
 
-import posix  # not os, for the short commands: pyoci.lean_os says why
+import posix  # not os, for the short commands: pyoci.util.lean_os says why
 import sys
 
-from pyoci import lean_os, log
 from pyoci.cli.args import BOOL, STRING, Flag, Parsed, parse
 from pyoci.errors import PyociError, UsageError
+from pyoci.util import lean_os, log
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from pyoci.lifecycle import RuntimeOptions
+    from pyoci.ops.lifecycle import RuntimeOptions
 
 # verb -> module under pyoci.cli (imported only when used)
 COMMANDS: dict[str, str] = {
@@ -130,7 +130,7 @@ class Context:
         return f"{xdg}/pyoci"
 
     def options(self) -> RuntimeOptions:
-        from pyoci.lifecycle import RuntimeOptions
+        from pyoci.ops.lifecycle import RuntimeOptions
 
         return RuntimeOptions(self.root, systemd_cgroup=self.systemd_cgroup, rootless=self.rootless)
 

@@ -73,7 +73,7 @@ def criu_options(p: Parsed) -> CriuOptions:
     )
     work = p.text("work_path") or ""
     if work and not work.startswith("/"):
-        from pyoci import lean_os
+        from pyoci.util import lean_os
 
         work = lean_os.abspath(work)
     o.work_path = work

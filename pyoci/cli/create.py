@@ -35,7 +35,7 @@ FLAGS = [
 
 def run(ctx: Context, p: Parsed) -> int:
     need_args("create", p.args, exactly=1)
-    from pyoci import container
+    from pyoci.ops import container
 
     container.create(
         ctx.options(),

@@ -23,7 +23,7 @@ FLAGS = [Flag("force, f", BOOL)]
 
 def run(ctx: Context, p: Parsed) -> int:
     need_args("delete", p.args, exactly=1)
-    from pyoci import lifecycle as container
+    from pyoci.ops import lifecycle as container
 
     container.delete(ctx.options(), p.args[0], force=p.flag("force"))
     return 0

@@ -33,7 +33,7 @@ FLAGS = [Flag("interval", STRING, default="5s"), Flag("stats", BOOL)]
 
 
 def _emit(event: dict[str, Any]) -> None:
-    from pyoci import jsonio
+    from pyoci.util import jsonio
 
     sys.stdout.write(jsonio.dumps(event) + "\n")
     sys.stdout.flush()
@@ -41,10 +41,10 @@ def _emit(event: dict[str, Any]) -> None:
 
 def run(ctx: Context, p: Parsed) -> int:
     need_args("events", p.args, exactly=1)
-    from pyoci import cgroup_ops
+    from pyoci.ops import cgroup_verbs as cgroup_verbs
 
-    interval = cgroup_ops.parse_duration(p.text("interval") or "5s")
-    cgroup_ops.events(
+    interval = cgroup_verbs.parse_duration(p.text("interval") or "5s")
+    cgroup_verbs.events(
         ctx.options(), p.args[0], _emit, stats_only=p.flag("stats"), interval=interval
     )
     return 0

@@ -69,9 +69,9 @@ def run(ctx: Context, p: Parsed) -> int:
 
 def _run(ctx: Context, p: Parsed) -> int:
     need_args("exec", p.args, minimum=1)
-    from pyoci import container
-    from pyoci import exec as pexec
     from pyoci.errors import UsageError
+    from pyoci.ops import container
+    from pyoci.ops import exec as pexec
 
     cid = p.args[0]
     path = p.text("process")

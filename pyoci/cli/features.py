@@ -89,7 +89,7 @@ def _libseccomp_version() -> str:
 
 def run(ctx: Context, p: Parsed) -> int:
     need_args("features", p.args, exactly=0)
-    from pyoci import jsonio
+    from pyoci.util import jsonio
 
     sys.stdout.write(jsonio.dumps_pretty(features_document(), indent="    ") + "\n")
     return 0

@@ -27,8 +27,8 @@ def run(ctx: Context, p: Parsed) -> int:
         from pyoci.errors import UsageError
 
         raise UsageError('"kill" requires a maximum of 2 argument(s)')
-    from pyoci import lifecycle as container
-    from pyoci.signals import parse_signal
+    from pyoci.ops import lifecycle as container
+    from pyoci.util.signals import parse_signal
 
     sig = parse_signal(p.args[1]) if len(p.args) > 1 else 15
     container.kill(ctx.options(), p.args[0], sig, all_processes=p.flag("all"))

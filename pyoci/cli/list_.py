@@ -25,9 +25,9 @@ FLAGS = [Flag("format, f", STRING, default="table"), Flag("quiet, q", BOOL)]
 
 
 def run(ctx: Context, p: Parsed) -> int:
-    from pyoci import jsonio
-    from pyoci import lifecycle as container
     from pyoci.errors import UsageError
+    from pyoci.ops import lifecycle as container
+    from pyoci.util import jsonio
 
     fmt = p.text("format") or "table"
     if fmt not in ("table", "json"):

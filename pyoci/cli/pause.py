@@ -23,7 +23,7 @@ FLAGS: list[Flag] = []
 
 def run(ctx: Context, p: Parsed) -> int:
     need_args("pause", p.args, exactly=1)
-    from pyoci import cgroup_ops
+    from pyoci.ops import cgroup_verbs as cgroup_verbs
 
-    cgroup_ops.pause(ctx.options(), p.args[0])
+    cgroup_verbs.pause(ctx.options(), p.args[0])
     return 0

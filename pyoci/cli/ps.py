@@ -28,15 +28,16 @@ STOP_AFTER = 1
 
 def run(ctx: Context, p: Parsed) -> int:
     need_args("ps", p.args, minimum=1)
-    from pyoci import cgroup_ops, jsonio
     from pyoci.errors import UsageError
+    from pyoci.ops import cgroup_verbs as cgroup_verbs
+    from pyoci.util import jsonio
 
     fmt = p.text("format") or "table"
     if fmt not in ("table", "json"):
         raise UsageError(f"invalid format option {fmt!r}")
-    pids = cgroup_ops.processes(ctx.options(), p.args[0])
+    pids = cgroup_verbs.processes(ctx.options(), p.args[0])
     if fmt == "json":
         sys.stdout.write(jsonio.dumps(pids) + "\n")
         return 0
-    sys.stdout.write(cgroup_ops.ps_table(pids, p.args[1:]))
+    sys.stdout.write(cgroup_verbs.ps_table(pids, p.args[1:]))
     return 0

@@ -41,7 +41,7 @@ FLAGS = [
 
 def run(ctx: Context, p: Parsed) -> int:
     need_args("run", p.args, exactly=1)
-    from pyoci import container
+    from pyoci.ops import container
 
     return container.run(
         ctx.options(),

@@ -25,9 +25,9 @@ FLAGS = [Flag("bundle, b", STRING), Flag("rootless", BOOL)]
 
 
 def run(ctx: Context, p: Parsed) -> int:
-    from pyoci import jsonio
     from pyoci.errors import PyociError
     from pyoci.spec.default import default_config
+    from pyoci.util import jsonio
 
     bundle = p.text("bundle") or "."
     path = os.path.join(bundle, "config.json")

@@ -20,7 +20,7 @@ FLAGS: list[Flag] = []
 
 def run(ctx: Context, p: Parsed) -> int:
     need_args("start", p.args, exactly=1)
-    from pyoci import lifecycle as container
+    from pyoci.ops import lifecycle as container
 
     container.start(ctx.options(), p.args[0])
     return 0

@@ -22,8 +22,8 @@ FLAGS: list[Flag] = []
 
 def run(ctx: Context, p: Parsed) -> int:
     need_args("state", p.args, exactly=1)
-    from pyoci import jsonio
-    from pyoci import lifecycle as container
+    from pyoci.ops import lifecycle as container
+    from pyoci.util import jsonio
 
     st = container.state(ctx.options(), p.args[0])
     sys.stdout.write(jsonio.dumps_pretty(st.to_oci()) + "\n")

@@ -82,8 +82,8 @@ _NUMBERS = {
 
 
 def _from_flags(p: Parsed) -> dict[str, Any]:
-    from pyoci.cgroup_ops import parse_bytes
     from pyoci.errors import UsageError
+    from pyoci.ops.cgroup_verbs import parse_bytes
 
     res: dict[str, Any] = {}
     for key, (section, field, kind) in _NUMBERS.items():
@@ -113,8 +113,8 @@ def _from_flags(p: Parsed) -> dict[str, Any]:
 
 
 def _read_resources(source: str) -> dict[str, Any]:
-    from pyoci import jsonio
     from pyoci.errors import UsageError
+    from pyoci.util import jsonio
 
     try:
         if source == "-":
@@ -135,8 +135,9 @@ def _read_resources(source: str) -> dict[str, Any]:
 
 def run(ctx: Context, p: Parsed) -> int:
     need_args("update", p.args, exactly=1)
-    from pyoci import cgroup_ops, log
     from pyoci.errors import NotSupported
+    from pyoci.ops import cgroup_verbs as cgroup_verbs
+    from pyoci.util import log
 
     for key, what in (
         ("l3_cache_schema", "CAT l3 cache"),
@@ -146,6 +147,6 @@ def run(ctx: Context, p: Parsed) -> int:
             raise NotSupported(f"Intel RDT/{what} schema: Intel RDT is not supported by pyoci")
     source = p.text("resources")
     patch = _read_resources(source) if source else _from_flags(p)
-    for warning in cgroup_ops.update(ctx.options(), p.args[0], patch):
+    for warning in cgroup_verbs.update(ctx.options(), p.args[0], patch):
         log.warning(warning)
     return 0

@@ -12,7 +12,7 @@ container's mounts: unlike runc, no /dev/null entry is needed.
 
 from __future__ import annotations
 
-from pyoci import lean_os
+from pyoci.util import lean_os
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ def cgroup_mount_dest(config: dict[str, Any]) -> str | None:
 
 def host_hierarchies(mountinfo: str) -> list[tuple[str, str, list[str]]]:
     """(mount point, fstype, controllers or ["name=X"]) of every cgroup hierarchy."""
-    from pyoci.mountinfo import unescape
+    from pyoci.util.mountinfo import unescape
 
     out = []
     for line in mountinfo.splitlines():

@@ -21,7 +21,6 @@ from __future__ import annotations
 import os
 import posix
 
-from pyoci import jsonio, lean_os, log
 from pyoci.criu import messages as M
 from pyoci.criu import mounts as MNT
 from pyoci.criu.options import (
@@ -34,12 +33,13 @@ from pyoci.criu.options import (
 from pyoci.criu.swrk import CriuError, Swrk, features, version
 from pyoci.errors import InvalidState, NotSupported, SetupError
 from pyoci.state import model
+from pyoci.util import jsonio, lean_os, log
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from pyoci.lifecycle import RuntimeOptions
+    from pyoci.ops.lifecycle import RuntimeOptions
 
 DESCRIPTORS = "descriptors.json"
 DEFAULT_CRIU = "criu"
@@ -110,7 +110,7 @@ _EXT_NS = {
 def checkpoint(
     opts: RuntimeOptions, container_id: str, o: CriuOptions, criu_path: str | None
 ) -> None:
-    from pyoci.lifecycle import delete
+    from pyoci.ops.lifecycle import delete
     from pyoci.state.status import derive_status
     from pyoci.state.store import StateStore
 
@@ -303,7 +303,7 @@ def restore(
     subreaper: bool = True,
 ) -> int:
     """Restore; unless ``detach``, wait for the init and return its exit code (as run)."""
-    from pyoci.container import check_intel_rdt
+    from pyoci.ops.container import check_intel_rdt
     from pyoci.spec.load import load_bundle
 
     _need_root("restore")
@@ -324,7 +324,7 @@ def restore(
         if subreaper:
             native.prctl(c.PR_SET_CHILD_SUBREAPER, 1)
         if terminal and console_socket is None:
-            from pyoci.console_proxy import ConsoleProxy
+            from pyoci.ops.console_proxy import ConsoleProxy
 
             proxy = ConsoleProxy()
     try:
@@ -347,7 +347,7 @@ def restore(
         raise
     if detach:
         return 0
-    from pyoci.lifecycle import delete
+    from pyoci.ops.lifecycle import delete
     from pyoci.process.foreground import Forwarder, wait_exit, wait_reaped
 
     if proxy is not None:
@@ -393,8 +393,8 @@ def _restore(
     console_peer: int,
 ) -> int:
     from pyoci import SPEC_VERSION
-    from pyoci.container import _Creation
-    from pyoci.lifecycle import _hook_state, _now, _write_pid_file
+    from pyoci.ops.container import _Creation
+    from pyoci.ops.lifecycle import _hook_state, _now, _write_pid_file
     from pyoci.state.status import process_start_time
     from pyoci.state.store import StateStore
 
@@ -451,7 +451,7 @@ def _restore(
             record["cgroup"] = job.cgroup.record()
             cdir.write(record)
         if console_socket is not None:
-            from pyoci.container import _connect_console
+            from pyoci.ops.container import _connect_console
 
             console_fd = _connect_console(console_socket)
         elif console_peer >= 0:
@@ -534,7 +534,7 @@ def _restore(
                 job.hooks_started = True
                 wanted = config.get("hooks") or {}
                 if wanted.get("prestart") or wanted.get("createRuntime"):
-                    from pyoci import hooks
+                    from pyoci.ops import hooks
 
                     state_json = _hook_state(dict(record, pid=pid), model.CREATING)
                     hooks.run_hooks(config, "prestart", state_json)
@@ -617,7 +617,7 @@ def _unmount(path: str) -> None:
 def _send_fd(sock_fd: int, fd: int) -> None:
     import socket
 
-    from pyoci.fdpass import pack_fds
+    from pyoci.util.fdpass import pack_fds
 
     s = socket.socket(fileno=posix.dup(sock_fd))
     try:

@@ -11,9 +11,9 @@ manages no network devices: CRIU recreates the namespace, not its interfaces),
 
 from __future__ import annotations
 
-from pyoci import lean_os
 from pyoci.criu import messages as M
 from pyoci.errors import UsageError
+from pyoci.util import lean_os
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -13,10 +13,10 @@ from __future__ import annotations
 import _socket
 import posix
 
-from pyoci import fdpass, log
 from pyoci.criu import messages as M
 from pyoci.criu import wire
 from pyoci.errors import PyociError
+from pyoci.util import fdpass, log
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

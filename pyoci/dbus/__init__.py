@@ -15,7 +15,7 @@ in a scratch venv), importing with ``-I -S`` as the CLI does:
   and authenticates with ``os.geteuid()`` only (wrong inside a user namespace).
 - dbus-next / dbus-fast: ~90 ms (fact sheet §5), asyncio.
 
-``os`` alone costs a short command 4.4 M instructions (pyoci.lean_os); jeepney would cost
+``os`` alone costs a short command 4.4 M instructions (pyoci.util.lean_os); jeepney would cost
 ``create --systemd-cgroup`` nearly 20 times that, on every container.  The driver needs a
 dozen calls and one signal: a few hundred lines.  tests/unit/test_dbus_wire.py holds the
 import set (no ``os``, ``socket``, ``enum``, ``struct``, ``threading``, ``logging``...).

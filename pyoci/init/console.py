@@ -14,8 +14,8 @@ import os
 
 from pyoci import native
 from pyoci.errors import SetupError
-from pyoci.fdpass import pack_fds
 from pyoci.init import paths
+from pyoci.util.fdpass import pack_fds
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

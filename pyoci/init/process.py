@@ -12,9 +12,9 @@ import errno
 import os
 
 from pyoci import native
-from pyoci.capabilities import CapabilityPlan
 from pyoci.errors import SetupError
 from pyoci.init import lsm, procfs, security
+from pyoci.util.capabilities import CapabilityPlan
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -21,8 +21,8 @@ from pyoci import native
 from pyoci.errors import SetupError
 from pyoci.init import lsm, paths, procfs
 from pyoci.init.mountplan import MountStep, plan_mounts
-from pyoci.mountinfo import unescape
 from pyoci.native import consts as c
+from pyoci.util.mountinfo import unescape
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

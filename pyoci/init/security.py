@@ -1,6 +1,6 @@
 """Process security: rlimits, capabilities, user switch, no_new_privs, keyring.
 
-Pure helpers (``parse_rlimits``; the capability plan in ``pyoci.capabilities``) are
+Pure helpers (``parse_rlimits``; the capability plan in ``pyoci.util.capabilities``) are
 unit-tested without root.
 """
 
@@ -10,11 +10,11 @@ import os
 import resource
 
 from pyoci import native
-from pyoci.capabilities import CapabilityPlan, last_cap
 from pyoci.errors import ConfigError, SetupError
 from pyoci.native import consts as c
 from pyoci.process import running_in_user_namespace
 from pyoci.spec.names import RLIMITS
+from pyoci.util.capabilities import CapabilityPlan, last_cap
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -195,8 +195,8 @@ def _preload(plan: LaunchPlan) -> None:
     import _signal  # noqa: F401
     import resource  # noqa: F401
 
-    from pyoci import hooks  # noqa: F401
     from pyoci.init import console, lsm, process, procfs, rootfs, waiter  # noqa: F401
+    from pyoci.ops import hooks  # noqa: F401
 
     waiter.preload()
 
@@ -206,8 +206,8 @@ def _preload(plan: LaunchPlan) -> None:
 
 def _init(plan: LaunchPlan, sock: SyncSocket, fifo_fd: int) -> None:
     _preload(plan)
-    from pyoci import hooks
     from pyoci.init import console, procfs, waiter
+    from pyoci.ops import hooks
 
     procfs.handle()  # a private procfs, made before the container's mounts exist
     from pyoci.init.process import ProcessSetup, wait_for_start

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import posix
 
-from pyoci import lean_os
 from pyoci.native._lib import ffi, lib
+from pyoci.util import lean_os
 
 __all__ = [
     "bpf",

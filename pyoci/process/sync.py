@@ -41,7 +41,7 @@ from __future__ import annotations
 import _socket
 import posix
 
-from pyoci.fdpass import pack_fds, unpack_fds
+from pyoci.util.fdpass import pack_fds, unpack_fds
 
 USERNS_READY = b"U"
 MAPS_DONE = b"M"

@@ -20,8 +20,8 @@ import select
 
 
 def main(argv: list[str]) -> int:
-    from pyoci import jsonio
-    from pyoci.fdpass import cmsg_space, unpack_fds
+    from pyoci.util import jsonio
+    from pyoci.util.fdpass import cmsg_space, unpack_fds
 
     _warm()
     server = _socket.socket(fileno=int(argv[0]))
@@ -76,8 +76,8 @@ def _warm() -> None:
     import importlib
 
     for name in (
-        "pyoci.container",
-        "pyoci.lifecycle",
+        "pyoci.ops.container",
+        "pyoci.ops.lifecycle",
         "pyoci.sandbox._shim",
         "pyoci.spec.load",
         "pyoci.spec.default",
@@ -91,9 +91,9 @@ def _warm() -> None:
         "pyoci.cgroups.freezer",
         "pyoci.cgroups.layout",
         "pyoci.cgroups.stats",
-        "pyoci.cgroup_ops",
-        "pyoci.mountinfo",
-        "pyoci.console_proxy",
+        "pyoci.ops.cgroup_verbs",
+        "pyoci.util.mountinfo",
+        "pyoci.ops.console_proxy",
     ):
         try:
             importlib.import_module(name)

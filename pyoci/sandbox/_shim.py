@@ -22,21 +22,21 @@ import _socket
 import posix
 import select
 
-from pyoci import jsonio
 from pyoci.errors import PyociError
+from pyoci.util import jsonio
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from pyoci.lifecycle import RuntimeOptions
+    from pyoci.ops.lifecycle import RuntimeOptions
 
 
 def _send(ctl: _socket.socket, msg: dict[str, Any], fds: list[int] | None = None) -> None:
     data = jsonio.dumps(msg).encode()
     try:
         if fds:
-            from pyoci.fdpass import pack_fds
+            from pyoci.util.fdpass import pack_fds
 
             ctl.sendmsg([data], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, pack_fds(fds))])
         else:
@@ -55,13 +55,13 @@ def _error(exc: BaseException) -> dict[str, Any]:
 def cgroup_stats(opts: RuntimeOptions, container_id: str) -> dict[str, Any]:
     """``oom_kills``, ``memory_peak`` (bytes), ``cpu_ns``, ``pids`` of the container's
     cgroup; empty when it has none."""
-    from pyoci import lifecycle
+    from pyoci.ops import lifecycle
 
     try:
         _cdir, record, _status = lifecycle.load(opts, container_id)
         if not record.get("cgroup"):
             return {}
-        from pyoci.cgroup_ops import _manager, stats_data
+        from pyoci.ops.cgroup_verbs import _manager, stats_data
 
         doc = stats_data(_manager(record))
     except (OSError, PyociError):
@@ -79,9 +79,10 @@ def cgroup_stats(opts: RuntimeOptions, container_id: str) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
-    from pyoci import lifecycle, native
-    from pyoci.container import create
+    from pyoci import native
     from pyoci.native import consts as c
+    from pyoci.ops import lifecycle
+    from pyoci.ops.container import create
 
     root, container_id, bundle, ctl_fd, flags = argv
     ctl = _socket.socket(fileno=int(ctl_fd))
@@ -89,7 +90,7 @@ def main(argv: list[str]) -> int:
     native.prctl(c.PR_SET_CHILD_SUBREAPER, 1)
     proxy = None
     if "t" in flags:
-        from pyoci.console_proxy import ConsoleProxy
+        from pyoci.ops.console_proxy import ConsoleProxy
 
         proxy = ConsoleProxy()
     import time
@@ -137,7 +138,7 @@ def _remove_bundle(bundle: str) -> None:
 
 
 def _serve(ctl: _socket.socket, opts: RuntimeOptions, container_id: str, init_pid: int) -> int:
-    from pyoci import lifecycle
+    from pyoci.ops import lifecycle
 
     pidfd = posix.pidfd_open(init_pid)
     poller = select.poll()

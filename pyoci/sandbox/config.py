@@ -82,8 +82,8 @@ def parse_size(value: int | str) -> int:
         if value <= 0:
             raise ConfigError(f"invalid size: {value} (must be positive)")
         return value
-    from pyoci.cgroup_ops import parse_bytes
     from pyoci.errors import UsageError
+    from pyoci.ops.cgroup_verbs import parse_bytes
 
     try:
         size = parse_bytes(value.strip())

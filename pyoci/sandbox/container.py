@@ -136,8 +136,8 @@ def _launch(request: list[str], fds: list[int]) -> subprocess.Popen[bytes] | Non
             stdin=fds[0], stdout=fds[1], stderr=fds[2], pass_fds=[fds[3]],
             start_new_session=True,  # the terminal's ^C is the embedder's to handle
         )
-    from pyoci import jsonio
-    from pyoci.fdpass import pack_fds
+    from pyoci.util import jsonio
+    from pyoci.util.fdpass import pack_fds
 
     data = jsonio.dumps(request).encode()
     rights = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, pack_fds(fds))]
@@ -281,7 +281,7 @@ class Container:
         systemd_cgroup: bool = False,
         _wait: bool = True,
     ) -> None:
-        from pyoci.lifecycle import RuntimeOptions
+        from pyoci.ops.lifecycle import RuntimeOptions
 
         self.config = config
         self.args: list[str] = list(config.spec["process"]["args"])
@@ -381,7 +381,7 @@ class Container:
         if self._spawned is not None:
             self._spawned.wait()
         # the shim is gone: if it died before deleting (killed), delete here
-        from pyoci import lifecycle
+        from pyoci.ops import lifecycle
 
         try:
             lifecycle.delete(self._opts, self.id, force=True)
@@ -391,8 +391,8 @@ class Container:
         self._bundle.remove()
 
     def _read_message(self) -> dict[str, Any]:
-        from pyoci import jsonio
-        from pyoci.fdpass import cmsg_space, unpack_fds
+        from pyoci.util import jsonio
+        from pyoci.util.fdpass import cmsg_space, unpack_fds
 
         data, anc, _flags, _addr = self._ctl.recvmsg(65536, cmsg_space(1))
         fds: list[int] = []
@@ -420,7 +420,7 @@ class Container:
         return self._read_message()
 
     def _request(self, op: str, **fields: Any) -> None:
-        from pyoci import jsonio
+        from pyoci.util import jsonio
 
         with self._lock:
             if self._deleted:
@@ -519,8 +519,8 @@ class Container:
 
     def send_signal(self, sig: int) -> None:
         """Signal the container's init (nothing when it has exited)."""
-        from pyoci import lifecycle
         from pyoci.errors import ContainerNotRunning
+        from pyoci.ops import lifecycle
 
         try:
             lifecycle.kill(self._opts, self.id, int(sig))
@@ -532,8 +532,8 @@ class Container:
 
     def kill(self, sig: int = 9) -> None:
         """Send ``sig`` (default SIGKILL) to every process of the container."""
-        from pyoci import lifecycle
         from pyoci.errors import ContainerNotRunning
+        from pyoci.ops import lifecycle
 
         try:
             lifecycle.kill(self._opts, self.id, int(sig), all_processes=True)
@@ -598,19 +598,19 @@ class Container:
         """``created``, ``running``, ``paused``, ``stopped``, or ``deleted``."""
         if self._deleted:
             return "deleted"
-        from pyoci import lifecycle
+        from pyoci.ops import lifecycle
 
         return lifecycle.state(self._opts, self.id).status
 
     def pause(self) -> None:
-        from pyoci import cgroup_ops
+        from pyoci.ops import cgroup_verbs as cgroup_verbs
 
-        cgroup_ops.pause(self._opts, self.id)
+        cgroup_verbs.pause(self._opts, self.id)
 
     def resume(self) -> None:
-        from pyoci import cgroup_ops
+        from pyoci.ops import cgroup_verbs as cgroup_verbs
 
-        cgroup_ops.resume(self._opts, self.id)
+        cgroup_verbs.resume(self._opts, self.id)
 
     def update(
         self,
@@ -622,7 +622,7 @@ class Container:
     ) -> list[str]:
         """Change limits of the live container (a partial ``linux.resources``
         and/or the ``run()`` shorthands).  Returns warnings."""
-        from pyoci import cgroup_ops
+        from pyoci.ops import cgroup_verbs as cgroup_verbs
 
         patch: dict[str, Any] = dict(resources or {})
         if memory is not None:
@@ -632,13 +632,13 @@ class Container:
             patch["pids"] = {"limit": pids}
         if cpus is not None:
             patch["cpu"] = {"quota": max(1000, int(cpus * 100_000)), "period": 100_000}
-        return cgroup_ops.update(self._opts, self.id, patch)
+        return cgroup_verbs.update(self._opts, self.id, patch)
 
     def processes(self) -> list[int]:
         """Host pids of the container's processes."""
-        from pyoci import cgroup_ops
+        from pyoci.ops import cgroup_verbs as cgroup_verbs
 
-        return cgroup_ops.processes(self._opts, self.id)
+        return cgroup_verbs.processes(self._opts, self.id)
 
     def stats(self) -> Stats:
         from pyoci.sandbox._shim import cgroup_stats
@@ -770,7 +770,7 @@ class Container:
         return self._outputs(pump)
 
     async def _request_async(self, op: str, **fields: Any) -> None:
-        from pyoci import jsonio
+        from pyoci.util import jsonio
 
         if self._deleted:
             raise ContainerNotFound(self.id)

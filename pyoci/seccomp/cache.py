@@ -24,7 +24,7 @@ temporary file and renamed.  At most ``MAX_ENTRIES`` entries and ``MAX_BYTES``
 bytes: the oldest go first.  Only successful compilations are cached; any
 problem with the cache only costs a compilation.
 
-Only ``posix`` (no ``os``: the create path does not load it, pyoci.lean_os).
+Only ``posix`` (no ``os``: the create path does not load it, pyoci.util.lean_os).
 """
 
 from __future__ import annotations
@@ -33,9 +33,10 @@ import posix
 import sys
 from _blake2 import blake2b
 
-from pyoci import __version__, lean_os
-from pyoci.jsonio import dumps
+from pyoci import __version__
 from pyoci.seccomp.program import FLAG_NEW_LISTENER, SeccompProgram
+from pyoci.util import lean_os
+from pyoci.util.jsonio import dumps
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

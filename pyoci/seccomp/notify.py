@@ -16,7 +16,7 @@ import sys
 
 from pyoci import SPEC_VERSION
 from pyoci.errors import SetupError
-from pyoci.jsonio import dumps
+from pyoci.util.jsonio import dumps
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

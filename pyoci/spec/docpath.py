@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from pyoci import jsonio
+from pyoci.util import jsonio
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -7,8 +7,8 @@ rest of ``create``.  Every field is read where it is used.
 
 from __future__ import annotations
 
-from pyoci import jsonio, lean_os
 from pyoci.errors import ConfigError
+from pyoci.util import jsonio, lean_os
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ def schema_problems(doc: object, name: str = "config.json") -> list[str]:
     jsonschema (~70 ms to import), which words the problems.  Without the
     compiled module (a source tree), jsonschema decides alone.
     """
-    from pyoci import log
+    from pyoci.util import log
 
     rejected = False
     try:

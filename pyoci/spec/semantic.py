@@ -19,10 +19,10 @@ SHOULD-level findings a runtime logs but accepts.
 
 from __future__ import annotations
 
-from pyoci import lean_os
 from pyoci.spec.docpath import format_path
 from pyoci.spec.names import CAPABILITIES, HOOK_PHASES, RLIMITS
 from pyoci.spec.semver import semver_key
+from pyoci.util import lean_os
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

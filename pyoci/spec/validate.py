@@ -15,9 +15,9 @@ the validators are built once per process.
 
 from __future__ import annotations
 
-from pyoci import jsonio, lean_os
 from pyoci.spec.docpath import format_path
 from pyoci.spec.semver import semver_key
+from pyoci.util import jsonio, lean_os
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from pyoci import lean_os
 from pyoci.state.model import CREATED, CREATING, PAUSED, RUNNING, STOPPED
+from pyoci.util import lean_os
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

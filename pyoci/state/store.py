@@ -17,10 +17,10 @@ free.  Nothing but container directories is ever left in the root.
 from __future__ import annotations
 
 import fcntl
-import posix  # not os, for the short commands: pyoci.lean_os says why
+import posix  # not os, for the short commands: pyoci.util.lean_os says why
 
-from pyoci import jsonio, lean_os
 from pyoci.errors import ContainerExists, ContainerNotFound, PyociError, UsageError
+from pyoci.util import jsonio, lean_os
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -704,7 +704,7 @@ def test_stats_document(env: Env) -> None:
     assert set(doc) >= {"cpu", "memory", "pids", "blkio", "hugetlb", "cpuset"}
     assert doc["pids"] == {"current": 1, "limit": 100}
     assert doc["memory"]["usage"]["limit"] == 64 << 20
-    from pyoci import jsonio
+    from pyoci.util import jsonio
 
     assert jsonio.loads(jsonio.dumps(doc)) == doc
 
@@ -765,7 +765,7 @@ def test_same_files_as_runc(env: Env, tmp_path: Path) -> None:
     import shutil
     import subprocess
 
-    from pyoci import jsonio
+    from pyoci.util import jsonio
 
     runc = shutil.which("runc")
     busybox = _busybox()

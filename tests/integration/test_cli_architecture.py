@@ -18,9 +18,9 @@ pytestmark = pytest.mark.root
 # Heavy or start-up-costly modules that the commands engines call most must not load.
 FORBIDDEN_LEAN = {
     "jsonschema", "pyroute2", "subprocess", "argparse", "typing", "re", "json", "enum",
-    "dataclasses", "signal", "socket", "threading", "_cffi_backend", "pyoci.container",
+    "dataclasses", "signal", "socket", "threading", "_cffi_backend", "pyoci.ops.container",
     "pyoci.spec.load", "pyoci.cgroups.manager", "pyoci.process.idmap",
-    "os", "posixpath", "_collections_abc",  # 16% of a state (pyoci.lean_os)
+    "os", "posixpath", "_collections_abc",  # 16% of a state (pyoci.util.lean_os)
     # the systemd driver's D-Bus client: create, update, delete only
     "pyoci.dbus", "pyoci.dbus.systemd1",
 }  # fmt: skip
@@ -32,7 +32,7 @@ FORBIDDEN_CREATE = {"jsonschema", "pyroute2", "subprocess", "argparse", "typing"
 # only for hooks to run (peak RSS, time).
 FORBIDDEN_CREATE_PARENT = FORBIDDEN_CREATE | {
     "os", "posixpath", "_collections_abc", "pyoci.init.stage", "pyoci.init.security",
-    "pyoci.spec.validate", "pyoci.hooks",
+    "pyoci.spec.validate", "pyoci.ops.hooks",
 }  # fmt: skip
 
 

@@ -364,7 +364,7 @@ def test_record_round_trip(tmp_path: Path) -> None:
     assert again.record() == rec
     assert again.paths() == m.paths()
     # JSON-serialisable
-    from pyoci import jsonio
+    from pyoci.util import jsonio
 
     assert jsonio.loads(jsonio.dumps(rec)) == rec
 

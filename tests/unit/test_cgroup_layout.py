@@ -10,7 +10,7 @@ from cgroup_helpers import HYBRID_V1, FakeHost
 from pyoci.cgroups import layout
 from pyoci.cgroups.manager import manager_for_create
 from pyoci.errors import CgroupError
-from pyoci.mountinfo import unescape
+from pyoci.util.mountinfo import unescape
 
 
 def test_detect_pure_v2(tmp_path: Path) -> None:

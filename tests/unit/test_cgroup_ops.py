@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pyoci.cgroup_ops import merge_resources, parse_bytes, parse_duration
 from pyoci.errors import CgroupError, UsageError
+from pyoci.ops.cgroup_verbs import merge_resources, parse_bytes, parse_duration
 
 SAVED = {
     "devices": [{"allow": False, "access": "rwm"}],

@@ -11,7 +11,7 @@ import pytest
 from pyoci import cli
 from pyoci.cli.args import BOOL, INT, LIST, STRING, Flag, parse
 from pyoci.errors import UsageError
-from pyoci.signals import parse_signal
+from pyoci.util.signals import parse_signal
 
 FLAGS = [
     Flag("bundle, b", STRING),

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pyoci.container import check_intel_rdt
 from pyoci.errors import NotSupported, SetupError
+from pyoci.ops.container import check_intel_rdt
 
 CGROUP = "35 24 0:30 / /sys/fs/cgroup/memory rw,nosuid - cgroup cgroup rw,memory\n"
 RESCTRL = "40 24 0:35 / /sys/fs/resctrl rw,relatime - resctrl resctrl rw\n"

@@ -1,4 +1,4 @@
-"""pyoci.lean_os behaves as the os / os.path functions it stands in for."""
+"""pyoci.util.lean_os behaves as the os / os.path functions it stands in for."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pyoci import lean_os
+from pyoci.util import lean_os
 
 paths = st.lists(st.sampled_from(["", ".", "..", "a", "bc", "..."]), max_size=7).map("/".join)
 prefixed = st.tuples(st.sampled_from(["", "/", "//", "///"]), paths).map("".join)
@@ -70,7 +70,7 @@ def test_makedirs(tmp_path: Path) -> None:
 def test_getenv_decodes_as_os_environ() -> None:
     code = (
         "import os, sys\n"
-        "from pyoci import lean_os\n"
+        "from pyoci.util import lean_os\n"
         "for name in ('PLAIN', 'RAW', 'EMPTY', 'UNSET'):\n"
         "    assert lean_os.getenv(name) == os.environ.get(name), name\n"
         "print(repr(lean_os.getenv('RAW')))\n"

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from pyoci.netdevices import IFA_F_PERMANENT, kept_address
+from pyoci.ops.netdevices import IFA_F_PERMANENT, kept_address
 
 
 class Msg:

@@ -928,8 +928,8 @@ def test_load_validate_rejects_with_jsonschema_lines(fast_path: ModuleType, tmp_
 def test_load_validate_trusts_jsonschema_on_disagreement(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from pyoci import log
     from pyoci.spec import load
+    from pyoci.util import log
 
     wrong = ModuleType("pyoci.spec._schema_compiled")
     wrong.config_valid = lambda doc: False  # type: ignore[attr-defined]

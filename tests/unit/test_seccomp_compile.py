@@ -15,7 +15,6 @@ import pytest
 from helpers import seccomp_rule as rule
 
 from pyoci.errors import ConfigError, NotSupported
-from pyoci.jsonio import loads
 from pyoci.native._seccomp import lib
 from pyoci.seccomp import compile as sc
 from pyoci.seccomp import enosys
@@ -29,6 +28,7 @@ from pyoci.seccomp.program import (
     FLAG_WAIT_KILLABLE_RECV,
     SeccompProgram,
 )
+from pyoci.util.jsonio import loads
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "seccomp"
 

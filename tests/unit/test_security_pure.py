@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from pyoci import native
-from pyoci.capabilities import CapabilityPlan, caps_to_mask, permitted_of_self
 from pyoci.errors import ConfigError, SetupError
 from pyoci.init import security
 from pyoci.init.process import env_list_to_dict, home_for, lookup_executable
@@ -17,6 +16,7 @@ from pyoci.process.idmap import format_map, is_own_single_mapping
 from pyoci.spec.names import CAPABILITIES, RLIMITS
 from pyoci.state import model
 from pyoci.state.status import derive_status, is_alive, process_start_time, read_proc_stat
+from pyoci.util.capabilities import CapabilityPlan, caps_to_mask, permitted_of_self
 
 # ------------------------------------------------------------------ capabilities
 

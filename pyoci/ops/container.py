@@ -1,5 +1,5 @@
 """The parent side of ``create`` and ``run`` (the lean lifecycle commands,
-state/start/kill/delete, are in ``pyoci.lifecycle`` and re-exported here).
+state/start/kill/delete, are in ``pyoci.ops.lifecycle`` and re-exported here).
 
 These functions are what the CLI and the embedding API (``pyoci.api``) call.
 They raise ``PyociError`` subclasses and leave nothing behind on failure.
@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import posix
 
-from pyoci import SPEC_VERSION, jsonio, lean_os, log
+from pyoci import SPEC_VERSION
 from pyoci.errors import (
     PyociError,
     SetupError,
 )
-from pyoci.lifecycle import (
+from pyoci.ops.lifecycle import (
     RuntimeOptions,
     _hook_state,
     _now,
@@ -32,6 +32,7 @@ from pyoci.lifecycle import (
 from pyoci.state import model
 from pyoci.state.status import process_start_time
 from pyoci.state.store import ContainerDir, StateStore
+from pyoci.util import jsonio, lean_os, log
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -92,7 +93,7 @@ class _Creation:
         if self.cdir is not None:
             self.cdir.remove()
         if self.hooks_started:
-            from pyoci import hooks
+            from pyoci.ops import hooks
 
             for w in hooks.run_hooks(
                 self.config, "poststop", _hook_state(self.record, model.STOPPED), warn_only=True
@@ -169,7 +170,7 @@ def create(
 
 def _config_warnings(config: dict[str, Any]) -> list[str]:
     """What the config asks for that pyoci applies only in part (config.md: warn)."""
-    from pyoci.capabilities import CapabilityPlan, permitted_of_self
+    from pyoci.util.capabilities import CapabilityPlan, permitted_of_self
 
     warnings: list[str] = []
     linux: dict[str, Any] = config.get("linux") or {}
@@ -424,7 +425,7 @@ def _drive_children(
                 # its init's pid for delete
                 job.cdir.write(record)
             if linux.get("netDevices"):
-                from pyoci.netdevices import move_devices
+                from pyoci.ops.netdevices import move_devices
 
                 move_devices(linux["netDevices"], job.init_pid)
             state_json = _hook_state(record, model.CREATING)
@@ -445,7 +446,7 @@ def _drive_children(
             job.hooks_started = True
             wanted = config.get("hooks") or {}
             if wanted.get("prestart") or wanted.get("createRuntime"):
-                from pyoci import hooks  # as lifecycle: loaded only for hooks to run
+                from pyoci.ops import hooks  # as lifecycle: loaded only for hooks to run
 
                 state_json = _hook_state(record, model.CREATING)
                 hooks.run_hooks(config, "prestart", state_json)
@@ -545,7 +546,7 @@ def run(
     proxy = None
     if console_socket is None and not detach:
         # with process.terminal, the caller's terminal is wired to the pty
-        from pyoci.console_proxy import ConsoleProxy
+        from pyoci.ops.console_proxy import ConsoleProxy
 
         proxy = ConsoleProxy()
     try:

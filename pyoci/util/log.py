@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import posix  # not os, for the short commands: pyoci.lean_os says why
+import posix  # not os, for the short commands: pyoci.util.lean_os says why
 import time
 
 _path: str | None = None
@@ -25,10 +25,10 @@ def _timestamp() -> str:
 def format_line(level: str, msg: str, fmt: str) -> str:
     ts = _timestamp()
     if fmt == "json":
-        from pyoci import jsonio  # only when a line is written
+        from pyoci.util import jsonio  # only when a line is written
 
         return jsonio.dumps({"level": level, "msg": msg, "time": ts}) + "\n"
-    from pyoci import jsonio
+    from pyoci.util import jsonio
 
     return f"time={jsonio.dumps(ts)} level={level} msg={jsonio.dumps(msg)}\n"
 

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import os
 
-from pyoci import log
 from pyoci.errors import CgroupError, ContainerNotRunning, InvalidState, UsageError
 from pyoci.state import model
 from pyoci.state.status import derive_status
 from pyoci.state.store import StateStore
+from pyoci.util import log
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
     from pyoci.cgroups import CgroupManager
     from pyoci.cgroups.manager import FsManager
-    from pyoci.lifecycle import RuntimeOptions
+    from pyoci.ops.lifecycle import RuntimeOptions
 
 
 def _any_manager(record: Mapping[str, Any]) -> CgroupManager:

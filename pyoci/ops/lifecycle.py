@@ -2,14 +2,13 @@
 
 These are the commands engines call most (4-6 times per container): this
 module imports nothing that ``create`` needs, so they stay fast.  ``create``
-and ``run`` are in ``pyoci.container``.
+and ``run`` are in ``pyoci.ops.container``.
 """
 
 from __future__ import annotations
 
-import posix  # not os, for the short commands: pyoci.lean_os says why
+import posix  # not os, for the short commands: pyoci.util.lean_os says why
 
-from pyoci import jsonio, lean_os, log
 from pyoci.errors import (
     CgroupError,
     ContainerNotFound,
@@ -21,6 +20,7 @@ from pyoci.errors import (
 from pyoci.state import model
 from pyoci.state.status import derive_status, process_start_time
 from pyoci.state.store import ContainerDir, StateStore
+from pyoci.util import jsonio, lean_os, log
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -150,8 +150,8 @@ def start(opts: RuntimeOptions, container_id: str) -> model.ContainerState:
             pass
         config = record.get("config") or {}
         if (config.get("hooks") or {}).get("poststart"):
-            from pyoci import hooks
             from pyoci.errors import HookError
+            from pyoci.ops import hooks
 
             try:
                 hooks.run_hooks(config, "poststart", _hook_state(record, model.RUNNING))
@@ -343,7 +343,7 @@ def _destroy(cdir: ContainerDir, record: dict[str, Any]) -> None:
     config = record.get("config") or {}
     cdir.remove()
     if (config.get("hooks") or {}).get("poststop"):
-        from pyoci import hooks
+        from pyoci.ops import hooks
 
         for w in hooks.run_hooks(
             config, "poststop", _hook_state(record, model.STOPPED), warn_only=True

@@ -12,7 +12,7 @@ import posix
 
 from pyoci import native
 from pyoci.errors import SetupError
-from pyoci.fdpass import unpack_fds
+from pyoci.util.fdpass import unpack_fds
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -5,15 +5,15 @@ from __future__ import annotations
 import copy
 import os
 
-from pyoci import log
 from pyoci.errors import ConfigError, InvalidState, SetupError
 from pyoci.state import model
+from pyoci.util import log
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from pyoci.lifecycle import RuntimeOptions
+    from pyoci.ops.lifecycle import RuntimeOptions
 
 
 def parse_user(text: str) -> tuple[int, int | None]:
@@ -81,7 +81,7 @@ def process_from_args(
 
 
 def load_process_file(path: str) -> dict[str, Any]:
-    from pyoci import jsonio
+    from pyoci.util import jsonio
 
     try:
         with open(path, "rb") as f:
@@ -122,9 +122,9 @@ def exec_process(
     preserve_fds: int = 0,
 ) -> int:
     """Run ``process`` in the container. Returns its exit code (0 when detached)."""
-    from pyoci.container import _connect_console
     from pyoci.init.exec_stage import ExecPlan, exec_stage1
-    from pyoci.lifecycle import _write_pid_file, load
+    from pyoci.ops.container import _connect_console
+    from pyoci.ops.lifecycle import _write_pid_file, load
     from pyoci.process import sync
 
     _cdir, record, status = load(opts, container_id)
@@ -153,7 +153,7 @@ def exec_process(
                 "cannot allocate tty if pyoci will detach without setting console socket"
             )
         else:
-            from pyoci.console_proxy import ConsoleProxy
+            from pyoci.ops.console_proxy import ConsoleProxy
 
             proxy = ConsoleProxy()
             console_fd = proxy.child_fd
@@ -245,7 +245,7 @@ def _send_listener(
     linux: dict[str, Any], record: dict[str, Any], status: str, pid: int, fd: int
 ) -> None:
     """The exec'd process's own seccomp listener goes to the agent, as the init's did."""
-    from pyoci.lifecycle import state_from_record
+    from pyoci.ops.lifecycle import state_from_record
     from pyoci.seccomp.notify import send_to_listener
 
     if fd < 0:
