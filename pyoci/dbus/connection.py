@@ -231,7 +231,8 @@ class Connection:
         in 5 of 10 connections; 10 of 10 when ``BEGIN`` and the call are one write; a
         second message sent later releases both).  With ``BEGIN`` pipelined, the server
         has switched to messages before it sends ``OK``, so it has read nothing of ours
-        that follows.  (dbus-daemon and dbus-broker accept the pipelined form too.)"""
+        that follows.  (sd-bus's clients talk to every bus this way; dbus-daemon takes it:
+        tests/integration/test_dbus_daemon.py.)"""
         if uid is None:
             # "AUTH EXTERNAL" without an identity makes the server ask (DATA); the empty
             # DATA answer means "the socket's credentials"
