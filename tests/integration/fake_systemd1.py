@@ -267,6 +267,8 @@ def _device_rule(path: str, access: str, kind_: str = "") -> str | None:
             group = path[len(prefix):]
             if group == "*":
                 return f"{t} *:* {access}"
+            if group.isdigit():  # a numeric major is taken as such (systemd >= 240)
+                return f"{t} {group}:* {access}"
             section = "Character devices:" if t == "c" else "Block devices:"
             with open("/proc/devices") as f:
                 text = f.read()
