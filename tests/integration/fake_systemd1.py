@@ -128,6 +128,8 @@ def kind(name: str) -> str:
 #   TimeoutStopUSec (90 s), then the unit's directories are removed in the hierarchies
 #   systemd manages (``cg_trim_everywhere``, recursive); not the slices (they stay
 #   active), not the other hierarchies' directories.
+# - Reload (systemctl daemon-reload): every unit's cgroup is realized again, all its
+#   settings written anew: a limit the runtime wrote only to the files is undone.
 # - a scope whose processes are all gone is stopped the same way by systemd itself (on
 #   hybrid it watches the cgroup2 ``cgroup.events``) and garbage-collected: its
 #   directories vanish and GetUnit says NoSuchUnit.  Here checked every 0.1 s.
@@ -477,7 +479,7 @@ def handle(conn: Connection, msg: Message) -> None:
         error(conn, msg, "org.freedesktop.DBus.Error.UnknownMethod", f"no method {member}")
         return
     name = str(msg.body[0]) if msg.body else ""
-    if (cgroups and member in ("StartTransientUnit", "SetUnitProperties", "StopUnit")
+    if (cgroups and member in ("StartTransientUnit", "SetUnitProperties", "StopUnit", "Reload")
             and cgroup_call(conn, msg, cgroups[0], member, name)):
         return
     if member == "StartTransientUnit":
@@ -567,6 +569,12 @@ def cgroup_call(conn: Connection, msg: Message, cg: Cgroups, member: str, name: 
     """--cgroups: a scope's start, property change and stop as systemd does them (see
     above).  False: not a call this handles (the plain fake answers it)."""
     unit = units.get(name)
+    if member == "Reload":
+        for u in units.values():
+            if isinstance(u.get("cgroup"), CgroupUnit):
+                u["cgroup"].apply(set(SYSTEMD_V1))  # type: ignore[attr-defined]
+        reply(conn, msg)
+        return True
     if member == "SetUnitProperties":
         if unit is None or "cgroup" not in unit:
             return False

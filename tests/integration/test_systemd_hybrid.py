@@ -338,7 +338,23 @@ def test_lifecycle(env: Env, rt: SdRuntime, bundle_factory: Any, workdir: Path) 
     assert unit_prop(env, box.unit, "TasksMax") == 60
     assert unit_prop(env, box.unit, "CPUQuotaPerSecUSec") == 300000
 
+    # daemon-reload: systemd writes its view of every limit again; nothing changes
+    before = {k: _files(d, k) for k, d in dirs.items()}
+    with env.systemd() as sd:
+        sd.conn.call("org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+                     "org.freedesktop.systemd1.Manager", "Reload", timeout=10)
+    assert {k: _files(d, k) for k, d in dirs.items()} == before
+
     assert rt("start", box.cid).code == 0
+    # exec: the new process joins the container's cgroup in every hierarchy
+    assert rt("exec", "-d", box.cid, "sleep", "999").code == 0
+    res = rt("ps", "--format", "json", box.cid)
+    pids = json.loads(res.out)
+    assert len(pids) == 2, res
+    for p in pids:
+        lines = dict(line.split(":", 2)[1:] for line in
+                     Path(f"/proc/{p}/cgroup").read_text().splitlines())
+        assert {k: lines[k] for k in dirs} == {k: box.path for k in dirs}
     if "freezer" in ",".join(dirs):
         assert rt("pause", box.cid).code == 0
         assert box.read(key_of("freezer", env), "freezer.state") == "FROZEN"
@@ -357,6 +373,11 @@ def test_lifecycle(env: Env, rt: SdRuntime, bundle_factory: Any, workdir: Path) 
     while rt.state(box.cid)["status"] != "stopped":
         assert time.monotonic() < deadline
         time.sleep(0.05)
+    # systemd stops and garbage-collects the empty scope: its directories go, the
+    # runtime's own (cpuset, freezer...) stay for delete
+    assert wait_gone(dirs["name=systemd"])
+    with env.systemd() as sd:
+        assert sd.unit_state(box.unit) is None
     res = rt("delete", box.cid)
     assert res.code == 0, res
     left = [d for d in dirs.values() if os.path.exists(d)]
@@ -464,23 +485,29 @@ COMPARED = {
 OWN = ("Description", "PIDs", "Slice", "ControlGroup")
 
 
+def _files(d: str, key: str) -> dict[str, Any]:
+    """The compared files of one hierarchy's directory."""
+    files: dict[str, Any] = {}
+    for ctl in key.split(","):
+        for file in COMPARED.get(ctl, ()):
+            if os.path.exists(f"{d}/{file}"):
+                text = Path(d, file).read_text().strip()
+                if file == "devices.list":
+                    # pyoci allows /dev/console (5:1) besides runc's defaults, with
+                    # either driver (pyoci/cgroups/devices.py): not the driver's doing
+                    files[file] = sorted(set(text.splitlines()) - {"c 5:1 rwm"})
+                else:
+                    files[file] = text
+    return files
+
+
 def _view(env: Env, box: Box) -> dict[str, Any]:
     """The container's cgroups and unit, comparable across runtimes."""
     pid = box.pid()
     out: dict[str, Any] = {}
     for key, d in box.dirs().items():
-        files: dict[str, Any] = {"joined": str(pid) in Path(d, "cgroup.procs").read_text().split()}
-        for ctl in key.split(","):
-            for file in COMPARED.get(ctl, ()):
-                if os.path.exists(f"{d}/{file}"):
-                    text = Path(d, file).read_text().strip()
-                    if file == "devices.list":
-                        # pyoci allows /dev/console (5:1) besides runc's defaults, with
-                        # either driver (pyoci/cgroups/devices.py): not the driver's doing
-                        files[file] = sorted(set(text.splitlines()) - {"c 5:1 rwm"})
-                    else:
-                        files[file] = text
-        out[key or "cgroup2"] = files
+        joined = str(pid) in Path(d, "cgroup.procs").read_text().split()
+        out[key or "cgroup2"] = {"joined": joined, **_files(d, key)}
     import ast
 
     with env.systemd() as sd:
