@@ -88,8 +88,12 @@ if [ "$NEED_NAME_SYSTEMD" = 1 ]; then
         mkdir "/sys/fs/cgroup/$n"
         mount --move "$d" "/sys/fs/cgroup/$n"
     done
-    mkdir /sys/fs/cgroup/systemd
-    mount -t cgroup -o none,name=systemd cgroup /sys/fs/cgroup/systemd
+    mkdir -p /sys/fs/cgroup/systemd
+    mountpoint -q /sys/fs/cgroup/systemd ||
+        mount -t cgroup -o none,name=systemd cgroup /sys/fs/cgroup/systemd
+fi
+if [ "$MODE" = v1 ] && [ -d /sys/fs/cgroup/unified ]; then
+    umount /sys/fs/cgroup/unified  # a pure v1 host, as runc and pyoci see it
 fi
 echo ready
 exec sleep 100000
@@ -137,8 +141,11 @@ def _mountpoints(env: Env) -> dict[str, str]:
     return out
 
 
-@pytest.fixture(scope="module")
-def env() -> Iterator[Env]:
+@pytest.fixture(scope="module",
+                params=["hybrid", "v1"] if HOSTS is not None and HOSTS.mode == "hybrid" else ["v1"])
+def env(request: pytest.FixtureRequest) -> Iterator[Env]:
+    """The namespace, bus and fake systemd; on a hybrid host once as it is and once with
+    the cgroup2 hierarchy unmounted in the namespace (pure v1)."""
     work = Path(tempfile.mkdtemp(prefix="pyoci-sdhybrid-"))
     work.chmod(0o755)
     base = f"pyocitest{uuid.uuid4().hex[:8]}"
@@ -156,7 +163,8 @@ def env() -> Iterator[Env]:
         holder = subprocess.Popen(
             ["unshare", "--mount", "--propagation", "private", "sh", "-c", HOLDER],
             stdout=subprocess.PIPE, text=True,
-            env={**os.environ, "NEED_NAME_SYSTEMD": need, "WORK": str(work)})
+            env={**os.environ, "NEED_NAME_SYSTEMD": need, "WORK": str(work),
+                 "MODE": request.param})
         assert _read_line(holder) == "ready"
         e = Env(holder.pid, address, base)
         fake = subprocess.Popen([*e.nsenter(), sys.executable, "-I", FAKE, "--bus", address,
@@ -165,6 +173,7 @@ def env() -> Iterator[Env]:
         procs.append(fake)
         assert _read_line(fake) == "ready"
         e.mounts = _mountpoints(e)  # type: ignore[attr-defined]
+        assert ("" in e.mounts) == (request.param == "hybrid"), e.mounts  # type: ignore[attr-defined]
         yield e
         # the slices: stopped as systemd would be asked to (the fake trims them)
         with e.systemd() as sd:
