@@ -299,7 +299,7 @@ def wait_gone(path: str, timeout: float = 5.0) -> bool:
 
 RESOURCES: dict[str, Any] = {
     "memory": {"limit": 64 << 20},
-    "cpu": {"shares": 512, "quota": 20000, "period": 100000},
+    "cpu": {"shares": 512, "quota": 20000, "period": 100000, "cpus": "0", "mems": "0"},
     "pids": {"limit": 50},
 }
 
@@ -584,3 +584,43 @@ def test_same_as_runc(env: Env, bundle_factory: Any, workdir: Path) -> None:
     finally:
         for box in boxes:
             box.rt.cleanup()
+
+
+def test_delete_force_paused(env: Env, rt: SdRuntime, bundle_factory: Any,
+                             workdir: Path) -> None:
+    """delete --force of a paused container: the frozen processes are killed (a frozen v1
+    task dies only once thawed) and every directory goes, without waiting for systemd's
+    stop timeout (90 s: the runtime's 30 s timeout here would fail first)."""
+    box = Box(env, rt, bundle_factory, env.new_slice(), f"pz-{workdir.name}")
+    assert box.create().code == 0
+    assert rt("start", box.cid).code == 0
+    assert rt("pause", box.cid).code == 0
+    pid = box.pid()
+    res = rt("delete", "--force", box.cid)
+    assert res.code == 0, res
+    assert _dead(pid)
+    assert [d for d in box.dirs().values() if os.path.exists(d)] == []
+
+
+def _dead(pid: int, timeout: float = 5.0) -> bool:
+    """Gone, or a zombie (its reaper is not ours)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except FileNotFoundError:
+            return True
+        if stat.rsplit(")", 1)[1].split()[0] == "Z":
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_run_foreground(env: Env, rt: SdRuntime, bundle_factory: Any, workdir: Path) -> None:
+    """run: the container's process exits 3, run exits 3 and nothing is left."""
+    box = Box(env, rt, bundle_factory, env.new_slice(), f"run-{workdir.name}",
+              args=["sh", "-c", "exit 3"])
+    res = rt("run", "-b", str(box.bundle.path), box.cid)
+    assert res.code == 3, res
+    assert not (rt.root / box.cid).exists()
+    assert [d for d in box.dirs().values() if os.path.exists(d)] == []
