@@ -172,6 +172,7 @@ class Cgroups:
         self.systemd = ""
         self.unified = ""
         self.v1: dict[str, str] = {}  # controller -> mountpoint
+        self.freezer = ""  # (not systemd's: only watched, for the tests)
         with open(mountinfo) as f:
             for line in f:
                 left, _, right = line.partition(" - ")
@@ -183,6 +184,8 @@ class Cgroups:
                     names = opts.split(",")
                     if "name=systemd" in names:
                         self.systemd = mountpoint
+                    if "freezer" in names:
+                        self.freezer = mountpoint
                     for ctl in SYSTEMD_V1:
                         if ctl in names:
                             self.v1.setdefault(ctl, mountpoint)
@@ -586,6 +589,15 @@ def cgroup_call(conn: Connection, msg: Message, cg: Cgroups, member: str, name: 
             return True
         unit["props"].update(dict(props))  # type: ignore[attr-defined]
         touched = unit["cgroup"].set(props)  # type: ignore[attr-defined]
+        if "devices" in touched and cg.freezer:
+            # (for the tests: was the container frozen while its device rules changed?)
+            path = f"{cg.freezer}{unit['cgroup'].path}/freezer.state"  # type: ignore[attr-defined]
+            try:
+                with open(path) as f:
+                    state = f.read().strip()
+            except OSError:
+                state = "none"
+            unit.setdefault("frozen_at_devices", []).append(state)  # type: ignore[attr-defined]
         # systemd realizes the invalidated controllers in the same turn of its event loop,
         # right after the reply (manager_dispatch_cgroup_realize_queue): before the caller
         # can act on the reply

@@ -283,6 +283,17 @@ def key_of(ctl: str, env: Env) -> str:
     return next(k for k in mounts if ctl in k.split(","))
 
 
+def _unit_record(env: Env, unit: str) -> dict[str, Any]:
+    """What the fake knows of a unit (org.pyoci.Test.Units)."""
+    import ast
+
+    with env.systemd() as sd:
+        reply = sd.conn.call("org.freedesktop.systemd1", "/", "org.pyoci.Test", "Units",
+                             timeout=5)
+    found: dict[str, Any] = ast.literal_eval(str(reply.body[0]))["units"][unit]
+    return found
+
+
 def unit_prop(env: Env, unit: str, prop: str) -> object:
     with env.systemd() as sd:
         return sd.unit_property(unit, "org.freedesktop.systemd1.Scope", prop)
@@ -336,6 +347,11 @@ def test_lifecycle(env: Env, rt: SdRuntime, bundle_factory: Any, workdir: Path) 
     assert unit_prop(env, box.unit, "Slice") == box.slice
     devices = box.read(key_of("devices", env), "devices.list").splitlines()
     assert "a *:* rwm" not in devices and "c 1:3 rwm" in devices, devices
+    if any("freezer" in k.split(",") for k in dirs):
+        # systemd denies every device before allowing the list again: the container is
+        # frozen meanwhile (runc freezeBeforeSet), then thawed
+        assert _unit_record(env, box.unit)["frozen_at_devices"] == ["FROZEN"]
+        assert box.read(key_of("freezer", env), "freezer.state") == "THAWED"
 
     res = rt("update", "--memory", str(128 << 20), "--pids-limit", "60",
              "--cpu-quota", "30000", box.cid)
