@@ -130,6 +130,8 @@ def kind(name: str) -> str:
 #   active), not the other hierarchies' directories.
 # - Reload (systemctl daemon-reload): every unit's cgroup is realized again, all its
 #   settings written anew: a limit the runtime wrote only to the files is undone.
+# - RuntimeMaxUSec: a scope running longer is stopped as above and stays "failed"
+#   (not garbage-collected) until ResetFailedUnit; StopUnit leaves a failed unit failed.
 # - a scope whose processes are all gone is stopped the same way by systemd itself (on
 #   hybrid it watches the cgroup2 ``cgroup.events``) and garbage-collected: its
 #   directories vanish and GetUnit says NoSuchUnit.  Here checked every 0.1 s.
@@ -609,7 +611,9 @@ def cgroup_call(conn: Connection, msg: Message, cg: Cgroups, member: str, name: 
             return False
         job_id, job = new_job()
         reply(conn, msg, "o", (job,))
-        if name.endswith(".slice"):
+        if unit["state"] == "failed":
+            pass  # already dead: it stays "failed" until ResetFailedUnit
+        elif name.endswith(".slice"):
             prefix = slice_path(name) + "/"
             for other in [n for n, u in units.items()
                           if "cgroup" in u and u["cgroup"].path.startswith(prefix)]:  # type: ignore[attr-defined]
@@ -650,7 +654,7 @@ def cgroup_call(conn: Connection, msg: Message, cg: Cgroups, member: str, name: 
         cgroup.trim()
     units[name] = {"state": "active" if ok else "failed",
                    "props": {**settings, "ControlGroup": ("s", path)},
-                   "pids": pids, "cgroup": cgroup}
+                   "pids": pids, "cgroup": cgroup, "started": time.monotonic()}
     job_removed(conn, job_id, job, name, "done" if ok else "failed")
     return True
 
@@ -662,12 +666,22 @@ def stop_scope(name: str) -> None:
 
 
 def collect() -> None:
-    """A scope whose cgroup is empty is stopped and garbage-collected."""
+    """A scope whose cgroup is empty is stopped and garbage-collected; one that ran longer
+    than its RuntimeMaxUSec is stopped (killed) and left "failed" (result "timeout"),
+    not collected: ResetFailedUnit drops it."""
     for name, unit in list(units.items()):
         cgroup = unit.get("cgroup")
-        if isinstance(cgroup, CgroupUnit) and unit["state"] == "active" and not cgroup.populated():
+        if not isinstance(cgroup, CgroupUnit) or unit["state"] != "active":
+            continue
+        props: dict[str, tuple[str, int]] = unit["props"]  # type: ignore[assignment]
+        runtime_max = props.get("RuntimeMaxUSec", ("t", INFINITY))[1]
+        if not cgroup.populated():
             cgroup.trim()
             del units[name]
+        elif runtime_max != INFINITY and (
+                time.monotonic() - unit["started"] > runtime_max / USEC):  # type: ignore[operator]
+            cgroup.stop(props.get("TimeoutStopUSec", ("t", 90 * USEC))[1])
+            unit["state"] = "failed"
 
 
 def serve(conn: Connection) -> None:
