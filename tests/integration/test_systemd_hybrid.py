@@ -510,6 +510,23 @@ def test_delete_resets_a_failed_unit(env: Env, rt: SdRuntime, bundle_factory: An
     assert rt("delete", "--force", box.cid).code == 0
 
 
+def test_failed_create_leaves_nothing(env: Env, rt: SdRuntime, bundle_factory: Any,
+                                      workdir: Path) -> None:
+    """create fails after the unit started (the process's executable does not exist): the
+    unit is stopped, every directory removed, no state left."""
+    box = Box(env, rt, bundle_factory, env.new_slice(), f"bad-{workdir.name}",
+              args=["/no/such/program"])
+    res = box.create()
+    assert res.code != 0, res
+    assert not (rt.root / box.cid).exists()
+    with env.systemd() as sd:
+        deadline = time.monotonic() + 5  # (or collected by systemd once empty)
+        while sd.unit_state(box.unit) is not None:
+            assert time.monotonic() < deadline, sd.unit_state(box.unit)
+            time.sleep(0.1)
+    assert [d for d in box.dirs().values() if os.path.exists(d)] == []
+
+
 def test_failed_job(env: Env, rt: SdRuntime, bundle_factory: Any, workdir: Path) -> None:
     """The start job ends "failed" (the fake's ``failed-`` units): create fails with
     runc's message, nothing is left, the failed unit is reset."""
