@@ -135,6 +135,13 @@ def kind(name: str) -> str:
 # - a scope whose processes are all gone is stopped the same way by systemd itself (on
 #   hybrid it watches the cgroup2 ``cgroup.events``) and garbage-collected: its
 #   directories vanish and GetUnit says NoSuchUnit.  Here checked every 0.1 s.
+#
+# Simplified: the slices' own settings are not written (a new directory has the defaults
+# systemd would write); a stop runs to its end before the next call is read (systemd goes
+# on serving); a property outside SCOPE_PROPS is refused ("Cannot set property X, or
+# unknown property.", as systemd refuses unknown ones); the fake's instrumentation
+# (``frozen_at_devices``: freezer.state of the scope whenever SetUnitProperties changed
+# its device rules) is no systemd behaviour.
 
 SYSTEMD_V1 = ("cpu", "cpuacct", "blkio", "memory", "devices", "pids")
 USEC = 1_000_000
