@@ -363,6 +363,10 @@ def test_lifecycle(env: Env, rt: SdRuntime, bundle_factory: Any, workdir: Path) 
     assert unit_prop(env, box.unit, "MemoryLimit") == 128 << 20
     assert unit_prop(env, box.unit, "TasksMax") == 60
     assert unit_prop(env, box.unit, "CPUQuotaPerSecUSec") == 300000
+    if any("freezer" in k.split(",") for k in dirs):
+        # update leaves the device rules alone (neither runtime sends them again)
+        assert _unit_record(env, box.unit)["frozen_at_devices"] == ["FROZEN"]
+        assert box.read(key_of("freezer", env), "freezer.state") == "THAWED"
 
     # daemon-reload: systemd writes its view of every limit again; nothing changes
     before = {k: _files(d, k) for k, d in dirs.items()}
