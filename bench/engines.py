@@ -388,6 +388,11 @@ def report(times: dict[str, dict[str, list[float]]], calls: dict[str, dict[str, 
                 print(
                     f"  {engine} pyoci/runc {r:.3f}x: {'ok' if r <= tgt else 'MISSES'} target {tgt}"
                 )
+        for nm in names:
+            if nm not in ("pyoci", "runc", "crun"):  # --also: each against runc too
+                for engine, per_rt in times.items():
+                    r = statistics.median(per_rt[nm]) / statistics.median(per_rt["runc"])
+                    print(f"  {engine} {nm}/runc {r:.3f}x")
     print("\nruntime calls per container (one untimed run through a recording wrapper)")
     for engine, per_rt in calls.items():
         for nm, lines in per_rt.items():
@@ -412,6 +417,13 @@ def main() -> int:
     ap.add_argument("--engines", default=",".join(ENGINES), help="subset of ctr,podman,docker")
     ap.add_argument("--no-crun", action="store_true", help="leave crun out")
     ap.add_argument("--json", default=None, help="write the raw figures here")
+    ap.add_argument(
+        "--also",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="another runtime in the same rounds (e.g. pyoci-main=/other/venv/bin/pyoci)",
+    )
     opts = ap.parse_args()
     if os.geteuid() != 0:
         print("bench: run as root", file=sys.stderr)
@@ -441,6 +453,9 @@ def main() -> int:
                     rts.append(Rt("crun", crun, base))
                 else:
                     print("bench: crun cannot run here; left out", file=sys.stderr)
+            for spec in opts.also:
+                name, _, path = spec.partition("=")
+                rts.append(Rt(name, path, base))
             eng = Engines(base, rootfs, rts, which)
             eng.start()
             calls = record_calls(eng, rts, base)
