@@ -71,10 +71,56 @@ DOCKER_IMAGE = "pyoci-bench:latest"
 CGROUP_PARENT = f"/pyoci-bench-{uuid.uuid4().hex[:8]}"
 ENGINES = ("ctr", "podman", "docker")
 
-WRAPPER = """#!/bin/sh
-printf '%s\\n' "$*" >> {log}
-exec {binary} "$@"
+# Between the engine and a runtime: runs it (fork, exec, wait4) and appends one
+# line per call to LOG: wall ms, CPU ms (user+sys of the runtime and the children
+# it reaped), peak RSS KiB, a tab, then the argv.  Static C, so that it costs
+# the same small amount for every runtime; it is not a subreaper, so a
+# container's init is still reparented to the shim or conmon as without it.
+WRAPPER_C = r"""
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    struct timespec t0, t1;
+    struct rusage ru;
+    int st = 0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    pid_t p = fork();
+    if (p == 0) { argv[0] = REAL; execv(REAL, argv); _exit(127); }
+    while (wait4(p, &st, 0, &ru) < 0 && errno == EINTR) {}
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    int fd = open(LOG, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (fd >= 0) {
+        char line[16384];
+        int n = snprintf(line, sizeof line, "%.3f %.3f %ld\t",
+            (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6,
+            (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3
+                + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3,
+            ru.ru_maxrss);
+        for (int i = 1; i < argc && n < (int)sizeof line - 2; i++)
+            n += snprintf(line + n, sizeof line - n, i > 1 ? " %s" : "%s", argv[i]);
+        if (n > (int)sizeof line - 2) n = sizeof line - 2;
+        line[n++] = '\n';
+        write(fd, line, n);
+        close(fd);
+    }
+    if (WIFSIGNALED(st)) {
+        signal(WTERMSIG(st), SIG_DFL);
+        raise(WTERMSIG(st));
+        return 128 + WTERMSIG(st);
+    }
+    return WEXITSTATUS(st);
+}
 """
+
+
+def _c_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 # ------------------------------------------------------------------ the image
@@ -139,8 +185,13 @@ class Rt:
         wdir.mkdir(parents=True)
         self.calls_log = base / "rec" / f"{name}.calls"
         self.wrapper = wdir / Path(binary).name
-        self.wrapper.write_text(WRAPPER.format(log=self.calls_log, binary=binary))
-        self.wrapper.chmod(0o755)
+        src = wdir / "wrapper.c"
+        src.write_text(WRAPPER_C)
+        subprocess.run(
+            ["gcc", "-O2", "-static", "-o", str(self.wrapper), str(src),
+             f"-DREAL={_c_string(binary)}", f"-DLOG={_c_string(str(self.calls_log))}"],
+            check=True,
+        )  # fmt: skip
 
     def path(self, record: bool) -> str:
         return str(self.wrapper) if record else self.binary
@@ -337,6 +388,16 @@ def shorten(line: str, rt: Rt, base: Path) -> str:
     return " ".join(words)
 
 
+def _read_calls(rt: Rt) -> list[tuple[float, float, int, str]]:
+    out = []
+    for line in rt.calls_log.read_text().splitlines() if rt.calls_log.exists() else []:
+        head, _, argv = line.partition("\t")
+        wall, cpu, rss = head.split()
+        out.append((float(wall), float(cpu), int(rss), argv))
+    rt.calls_log.unlink(missing_ok=True)
+    return out
+
+
 def record_calls(eng: Engines, rts: list[Rt], base: Path) -> dict[str, dict[str, list[str]]]:
     calls: dict[str, dict[str, list[str]]] = {}
     for engine in eng.which:
@@ -344,9 +405,62 @@ def record_calls(eng: Engines, rts: list[Rt], base: Path) -> dict[str, dict[str,
             rt.calls_log.unlink(missing_ok=True)
             eng.run(engine, rt, record=True)
             time.sleep(0.3)  # the shim's last delete can follow ctr's exit
-            lines = rt.calls_log.read_text().splitlines() if rt.calls_log.exists() else []
+            lines = [c[3] for c in _read_calls(rt)]
             calls.setdefault(engine, {})[rt.name] = [shorten(ln, rt, base) for ln in lines]
     return calls
+
+
+Samples = dict[str, dict[str, dict[str, list[tuple[float, float, int]]]]]
+
+
+def measure_calls(eng: Engines, rts: list[Rt], rounds: int) -> Samples:
+    """Every engine x runtime ``rounds`` times through the measuring wrapper:
+    engine -> runtime -> call ("create", "delete --force"...) -> samples."""
+    out: Samples = {}
+    for i in range(rounds):
+        for engine in eng.which:
+            for rt in rts[i % len(rts) :] + rts[: i % len(rts)]:
+                eng.run(engine, rt, record=True)
+                time.sleep(0.1)  # the shim's last delete can follow ctr's exit
+                for wall, cpu, rss, argv in _read_calls(rt):
+                    verb = verb_of(argv)
+                    if verb == "delete" and ("--force" in argv.split() or " -f " in argv):
+                        verb = "delete --force"
+                    per = out.setdefault(engine, {}).setdefault(rt.name, {})
+                    per.setdefault(verb, []).append((wall, cpu, rss))
+    return out
+
+
+def report_calls(samples: Samples, names: list[str], e2e: dict[str, dict[str, list[float]]],
+                 rounds: int) -> dict[str, Any]:  # fmt: skip
+    print(f"\nthe runtime calls inside the engines ({rounds} more rounds through the measuring"
+          " wrapper): median wall ms / CPU ms / peak RSS KiB")  # fmt: skip
+    figures: dict[str, Any] = {}
+    for engine, per_rt in samples.items():
+        verbs = list(dict.fromkeys(v for nm in names for v in per_rt.get(nm, {})))
+        for verb in verbs:
+            row = f"  {engine:<7}{verb:<16}"
+            for nm in names:
+                got = per_rt.get(nm, {}).get(verb, [])
+                if got:
+                    row += (f"{nm} {statistics.median(g[0] for g in got):5.1f}/"
+                            f"{statistics.median(g[1] for g in got):4.1f}/"
+                            f"{max(g[2] for g in got):>5}   ")  # fmt: skip
+            print(row)
+        row = f"  {engine:<7}{'sum per run':<16}"
+        for nm in names:
+            calls = per_rt.get(nm, {})
+            total = sum(statistics.median(g[0] for g in got) for got in calls.values())
+            share = total / statistics.median(e2e[engine][nm]) if e2e.get(engine) else 0.0
+            row += f"{nm} {total:5.1f} ({share:.0%} of the run)   "
+            figures.setdefault(engine, {})[nm] = {
+                "calls_ms": {v: statistics.median(g[0] for g in got) for v, got in calls.items()},
+                "cpu_ms": {v: statistics.median(g[1] for g in got) for v, got in calls.items()},
+                "peak_rss_kb": {v: max(g[2] for g in got) for v, got in calls.items()},
+                "sum_ms": total,
+            }
+        print(row)
+    return figures
 
 
 def verb_of(line: str) -> str:
@@ -358,7 +472,7 @@ def verb_of(line: str) -> str:
 
 
 def report(times: dict[str, dict[str, list[float]]], calls: dict[str, dict[str, list[str]]],
-           names: list[str], n: int, out: str | None) -> None:  # fmt: skip
+           names: list[str], n: int) -> dict[str, Any]:  # fmt: skip
     print(f"\nend to end, {n} rounds, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
           "medians in ms")  # fmt: skip
     print(f"{'engine':<10}" + "".join(f"{nm:>10}" for nm in names)
@@ -403,8 +517,7 @@ def report(times: dict[str, dict[str, list[float]]], calls: dict[str, dict[str, 
                 for ln in lines:
                     print(f"      {ln}")
     figures["calls"] = calls
-    if out:
-        Path(out).write_text(json.dumps(figures, indent=2))
+    return figures
 
 
 # ------------------------------------------------------------------ main
@@ -417,6 +530,8 @@ def main() -> int:
     ap.add_argument("--engines", default=",".join(ENGINES), help="subset of ctr,podman,docker")
     ap.add_argument("--no-crun", action="store_true", help="leave crun out")
     ap.add_argument("--json", default=None, help="write the raw figures here")
+    ap.add_argument("--call-rounds", type=int, default=-1,
+                    help="rounds through the measuring wrapper (default n/2, >= 3)")  # fmt: skip
     ap.add_argument(
         "--also",
         action="append",
@@ -470,7 +585,14 @@ def main() -> int:
                     order = rts[i % len(rts) :] + rts[: i % len(rts)]
                     for rt in order:
                         times[engine][rt.name].append(eng.run(engine, rt))
-            report(times, calls, [rt.name for rt in rts], opts.n, opts.json)
+            names = [rt.name for rt in rts]
+            rounds = opts.call_rounds if opts.call_rounds >= 0 else max(3, opts.n // 2)
+            per_call = measure_calls(eng, rts, rounds) if rounds else {}
+            figures = report(times, calls, names, opts.n)
+            if per_call:
+                figures["calls_measured"] = report_calls(per_call, names, times, rounds)
+            if opts.json:
+                Path(opts.json).write_text(json.dumps(figures, indent=2))
     finally:
         if eng is not None:
             problems += eng.stop()
