@@ -18,9 +18,11 @@ cgroups need what ``bench/bench.py`` does, a private mount namespace with an
 empty tmpfs over /sys/fs/cgroup/unified; every runtime and engine runs there,
 same conditions for all).  Each round runs every engine with every runtime,
 in an order rotated from round to round.  It prints the medians, the per-round
-ratios pyoci/runc (median, min, max), and which runtime calls each engine made
-for one container (a first, untimed pass through a wrapper script that appends
-its argv to a file, then execs the runtime).
+ratios pyoci/runc (median, min, max), which runtime calls each engine made for
+one container (a first, untimed pass through a wrapper between the engine and
+the runtime that appends each call's argv to a file), and, in more rounds
+through that wrapper, each call's wall time, CPU time and peak RSS inside the
+engine.
 
 The set-up reuses the engine tests' (tests/engines/): their containerd, podman
 and dockerd drivers, configs and clean-up.  The image is built here without a
