@@ -31,7 +31,11 @@ and ``docker import``.  Everything is removed at the end: daemons (by pid),
 shims, containers, the cgroups under one parent made for this run, the temp
 dir (mounts go with the private mount namespace).
 
+Needs the test tools (``tools/bootstrap.sh --test``: it imports tests/engines/),
+containerd, podman with conmon, dockerd, runc, gcc (the wrapper is static C).
+
 Usage (as root):  .venv/bin/python bench/engines.py [-n 10] [--engines ctr,podman,docker]
+                  [--also pyoci-main=/other/venv/bin/pyoci] [--json out.json]
 """
 
 from __future__ import annotations
