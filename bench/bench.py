@@ -4,7 +4,8 @@
 Each runtime drives the same busybox ``/bin/true`` bundle (``runc spec`` with
 terminal off), interleaved: for every iteration, each runtime in turn does
 
-* lifecycle:  create → state → start → wait (init exits) → delete
+* lifecycle:  create → state → start → wait (init exits) → delete → delete
+  --force again (containerd's shim makes that call for a container already gone)
 * kill:       create → kill KILL → wait → delete
 * run:        run (foreground: create + start + wait + delete)
 
@@ -182,6 +183,8 @@ class Runtime:
         self.samples.setdefault("wait", []).append(((time.perf_counter() - t0) * 1000, 0.0, 0))
         wait_gone(self, cid)
         self.timed("delete", "delete", cid)
+        # containerd's shim deletes once more, a container already gone
+        self.timed("delete-missing", "delete", "--force", cid)
 
     def kill_cycle(self, bundle: Path, cid: str) -> None:
         pidfile = self.root.parent / f"{self.name}-{cid}.pid"
@@ -357,7 +360,7 @@ def main() -> int:
     return 0
 
 
-PHASES = ("create", "start", "wait", "delete", "state", "kill", "run")
+PHASES = ("create", "start", "wait", "delete", "delete-missing", "state", "kill", "run")
 
 
 def report(
@@ -394,7 +397,7 @@ def report(
             row += f"{d['median_ms']:>12.1f}{d['p90_ms']:>9.1f}{cpu:>8.1f}"
         print(row)
     print(f"\n{'peak RSS (KiB)':<22}" + "".join(f"{n:>12}" for n in names))
-    for phase in ("create", "start", "state", "kill", "delete", "run"):
+    for phase in ("create", "start", "state", "kill", "delete", "delete-missing", "run"):
         print(f"{phase:<22}" + "".join(f"{figures[n][phase]['peak_rss_kb']:>12}" for n in names))
     print(f"{'waiting init private':<22}" + "".join(
         f"{figures[n]['init_private_kb']:>12.0f}" for n in names))  # fmt: skip
@@ -410,12 +413,13 @@ def report(
     }  # fmt: skip
     for other in names[1:]:
         print(f"  vs {other}:")
-        for phase in ("lifecycle", "run", "create", "start", "state", "kill", "delete"):
+        for phase in ("lifecycle", "run", "create", "start", "state", "kill", "delete",
+                      "delete-missing"):  # fmt: skip
             r = figures["pyoci"][phase]["median_ms"] / figures[other][phase]["median_ms"]
             tgt = targets.get(phase) if other == "runc" else None
             mark = "" if tgt is None else ("  ok" if r <= tgt else f"  MISSES target {tgt}")
-            print(f"    {phase:<10} {r:6.2f}x{mark}")
-        for phase in ("create", "start", "state", "kill", "delete", "run"):
+            print(f"    {phase:<14} {r:6.2f}x{mark}")
+        for phase in ("create", "start", "state", "kill", "delete", "delete-missing", "run"):
             a = figures["pyoci"][phase]["peak_rss_kb"]
             b = figures[other][phase]["peak_rss_kb"]
             mark = ("  ok" if a <= b else "  MISSES target 1.0") if other == "runc" else ""
@@ -424,6 +428,21 @@ def report(
         b = figures[other]["init_private_kb"]
         mark = ("  ok" if a <= b else "  MISSES target 1.0") if other == "runc" else ""
         print(f"    waiting init private memory {a / b if b else float('nan'):6.2f}x{mark}")
+    # what the engines call per container (bench/engines.py lists the calls)
+    flows = {
+        "ctr/docker": ("create", "start", "delete", "delete-missing"),
+        "podman": ("create", "start", "delete"),
+    }
+    print("\nthe engines' runtime calls per container (sums of this run's medians, ms)")
+    for flow, phases in flows.items():
+        sums = {n: sum(figures[n][p]["median_ms"] for p in phases) for n in names}
+        row = ", ".join(f"{n} {v:.1f}" for n, v in sums.items())
+        extra = ""
+        if "runc" in sums:
+            extra = (f"; pyoci/runc {sums['pyoci'] / sums['runc']:.2f}x; pyoci's interpreter"
+                     f" alone x{len(phases)} = {floor * len(phases):.1f}")  # fmt: skip
+        print(f"  {flow:<11} {'+'.join(phases)}: {row}{extra}")
+        figures[f"calls {flow}"] = sums
     if out:
         Path(out).write_text(json.dumps(figures, indent=2))
 

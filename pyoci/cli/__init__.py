@@ -101,11 +101,8 @@ class Context:
         rootless = (g.text("rootless") or "auto").lower()
         if rootless not in ("true", "false", "auto"):
             raise UsageError(f"invalid --rootless value {rootless!r}: want true, false or auto")
-        if rootless == "auto":
-            # as runc: unprivileged, or root inside a user namespace (rootless podman)
-            self.rootless = posix.geteuid() != 0 or _in_userns()
-        else:
-            self.rootless = rootless == "true"
+        # None: runc's auto, probed only by the verbs that need it (RuntimeOptions)
+        self.rootless: bool | None = None if rootless == "auto" else rootless == "true"
         self.debug = g.flag("debug")
         self.log_path = g.text("log")
         self.log_format = g.text("log_format") or "text"

@@ -32,12 +32,25 @@ if TYPE_CHECKING:
 class RuntimeOptions:
     """The global options every operation needs."""
 
-    __slots__ = ("root", "rootless", "systemd_cgroup")
+    __slots__ = ("_rootless", "root", "systemd_cgroup")
 
-    def __init__(self, root: str, *, systemd_cgroup: bool = False, rootless: bool = False) -> None:
+    def __init__(
+        self, root: str, *, systemd_cgroup: bool = False, rootless: bool | None = False
+    ) -> None:
         self.root = root
         self.systemd_cgroup = systemd_cgroup
-        self.rootless = rootless
+        self._rootless = rootless
+
+    @property
+    def rootless(self) -> bool:
+        """``rootless=None`` is runc's ``auto``: unprivileged, or root in a user
+        namespace (rootless podman).  Probed on first use: state, start, kill and
+        delete never ask."""
+        if self._rootless is None:
+            from pyoci.process import running_in_user_namespace
+
+            self._rootless = posix.geteuid() != 0 or running_in_user_namespace()
+        return self._rootless
 
 
 def _now() -> str:

@@ -19,7 +19,9 @@ from __future__ import annotations
 import fcntl
 import posix  # not os, for the short commands: pyoci.util.lean_os says why
 
-from pyoci.errors import ContainerExists, ContainerNotFound, PyociError, UsageError
+from pyoci.errors import ContainerExists, ContainerNotFound, PyociError
+from pyoci.state import _ID_CHARS
+from pyoci.state import check_id as check_id
 from pyoci.util import jsonio, lean_os
 
 TYPE_CHECKING = False
@@ -28,17 +30,6 @@ if TYPE_CHECKING:
 
 STATE_FILE = "state.json"
 FIFO_FILE = "exec.fifo"
-_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+-.")
-
-
-def check_id(container_id: str) -> None:
-    if (
-        not container_id
-        or container_id in (".", "..")
-        or not set(container_id) <= _ID_CHARS
-        or len(container_id) > 1024
-    ):
-        raise UsageError(f"invalid container id format: {container_id!r}")
 
 
 class ContainerDir:

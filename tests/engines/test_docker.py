@@ -46,7 +46,11 @@ class Docker:
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = base / "dockerd.log"
 
-    def start(self, pyoci: str) -> None:
+    def start(
+        self, pyoci: str | None, extra_args: list[str] | None = None, cgroup_parent: str = ""
+    ) -> None:
+        """Start dockerd with pyoci added as runtime "pyoci" (and ``extra_args``:
+        bench/engines.py adds its own runtimes and cgroup parent)."""
         cmd = [
             "dockerd",
             "--data-root", str(self.base / "data"),
@@ -58,8 +62,9 @@ class Docker:
             "--bridge=none", "--userland-proxy=false",
             "--storage-driver", "vfs",
             "--exec-opt", "native.cgroupdriver=cgroupfs",
-            "--cgroup-parent", f"{CGROUP_PARENT}/docker",
-            "--add-runtime", f"pyoci={pyoci}",
+            "--cgroup-parent", cgroup_parent or f"{CGROUP_PARENT}/docker",
+            *(["--add-runtime", f"pyoci={pyoci}"] if pyoci else []),
+            *(extra_args or []),
         ]  # fmt: skip
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen(

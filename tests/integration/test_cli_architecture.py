@@ -73,6 +73,55 @@ def test_lean_commands_import_nothing_heavy(pyoci: Any, bundle_factory: Any) -> 
         assert not modules & forbidden, (cmd, sorted(modules & forbidden))
 
 
+# What ``delete --force`` of a missing container may load (containerd's shim makes
+# that call after every container's own delete): the CLI's entry, its flag parser
+# and the id check; no state store, lifecycle module or user-namespace probe.
+NOT_FOUND_PYOCI = {
+    "pyoci", "pyoci.cli", "pyoci.cli.args", "pyoci.cli.delete", "pyoci.errors",
+    "pyoci.state", "pyoci.util", "pyoci.util.lean_os", "pyoci.util.log",
+}  # fmt: skip
+
+
+def test_delete_force_of_a_missing_container_is_the_cheapest_path(
+    pyoci: Any, tmp_path: Path
+) -> None:
+    """As runc: exit 0, nothing on stdout or stderr, nothing in --log; the
+    id is checked; it loads only the CLI's entry (NOT_FOUND_PYOCI)."""
+    log = tmp_path / "log.json"
+    env = dict(os.environ, PYOCI_DEBUG_IMPORTS="1")
+    res = pyoci("--log", str(log), "--log-format", "json", "delete", "--force", "gone", env=env)
+    assert res.code == 0, res
+    assert res.out == ""
+    lines = res.err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("pyoci-imports: "), res.err
+    loaded = set(lines[0].split(": ", 1)[1].split())
+    ours = {m for m in loaded if m == "pyoci" or m.startswith("pyoci.")}
+    assert ours == NOT_FOUND_PYOCI, sorted(ours ^ NOT_FOUND_PYOCI)
+    assert not loaded & (FORBIDDEN_LEAN | {"fcntl", "_json", "select"}), sorted(
+        loaded & (FORBIDDEN_LEAN | {"fcntl", "_json", "select"})
+    )
+    assert not log.exists() or log.read_text() == ""
+    # without --force it is still the error runc gives, and an invalid id is refused
+    res = pyoci("delete", "gone")
+    assert res.code == 1 and "does not exist" in res.err, res
+    res = pyoci("delete", "--force", "../escape")
+    assert res.code == 1 and "invalid container id" in res.err, res
+
+
+def test_the_lean_verbs_do_not_probe_for_a_user_namespace(
+    pyoci: Any, bundle_factory: Any
+) -> None:
+    """runc's --rootless=auto is decided only by the verbs that use it (create,
+    run, exec...): state, start, kill and delete load no pyoci.process."""
+    b = bundle_factory(["sleep", "100"])
+    assert pyoci("create", "-b", str(b.path), "noprobe").code == 0
+    try:
+        for args in (("state", "noprobe"), ("kill", "noprobe", "CONT")):
+            assert "pyoci.process" not in imports_of(pyoci, *args), args
+    finally:
+        assert "pyoci.process" not in imports_of(pyoci, "delete", "--force", "noprobe")
+
+
 def test_the_command_runs_an_isolated_interpreter(tmp_path: Path) -> None:
     """PYTHONPATH, PYTHONSTARTUP, user site and .pth files must not reach pyoci:
     a root runtime must never run code from the caller's environment."""
