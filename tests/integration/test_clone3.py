@@ -186,9 +186,7 @@ def test_an_inherited_python_handler_runs_in_the_child() -> None:
     got: list[int] = []
     old = signal.signal(signal.SIGUSR1, lambda s, _f: got.append(s))
     try:
-        status, report, _ = in_clone3_child(
-            lambda: (os.kill(os.getpid(), signal.SIGUSR1), got)[1]
-        )
+        status, report, _ = in_clone3_child(lambda: (os.kill(os.getpid(), signal.SIGUSR1), got)[1])
     finally:
         signal.signal(signal.SIGUSR1, old)
     assert ok(status, report) == [signal.SIGUSR1]
@@ -297,7 +295,7 @@ def _expected_cgroup(pid: int, dirs: list[str]) -> None:
     )
     for d in dirs:
         mp = max((m for m in mounts if d.startswith(m + "/")), key=len)
-        assert f":{d[len(mp):]}\n" in text, (d, text)
+        assert f":{d[len(mp) :]}\n" in text, (d, text)
 
 
 def _pure_v2() -> bool:
@@ -375,9 +373,7 @@ def test_clone3_refused_by_seccomp_falls_back(
     program = compile_profile(
         seccomp_profile(seccomp_rule(["clone3"], "SCMP_ACT_ERRNO", errnoRet=err))
     )
-    pid, dirs, written = _create(
-        pyoci, bundle_factory, preexec_fn=lambda: install(program)
-    )
+    pid, dirs, written = _create(pyoci, bundle_factory, preexec_fn=lambda: install(program))
     _expected_cgroup(pid, dirs)
     assert sorted(written) == sorted(dirs)
     if _pure_v2():

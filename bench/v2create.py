@@ -1,0 +1,221 @@
+#!/usr/bin/env python3
+"""``create`` on pure cgroup v2 with and without the init born in its cgroup.
+
+On a pure cgroup v2 host pyoci's stage 1 spawns the container's init straight
+into its cgroup (``clone3`` ``CLONE_INTO_CGROUP``, ``pyoci.native.clone3``);
+without that, the parent moves stage 1 there (a ``cgroup.procs`` write, which
+waits for an RCU grace period).  This runs, interleaved and in a rotating
+order, ``create`` then ``delete`` of the same busybox ``/bin/true`` bundle
+(``runc spec``, terminal off) with:
+
+* ``pyoci``: as installed (clone3 into the cgroup);
+* ``pyoci-move``: the same interpreter and code with the clone3 path turned
+  off in-process (``pyoci.ops.container._can_spawn_into_cgroup`` returns
+  False: the parent moves stage 1, as before);
+* ``runc`` and ``crun`` when installed.
+
+Both pyoci variants start through the same generated wrapper (``python3 -IS``,
+as the ``pyoci`` command), so they differ only in that one decision.  Before
+timing, one untimed create of each pyoci variant in a cgroup made beforehand
+and watched with inotify checks what is measured: no write to its
+``cgroup.procs`` with clone3, one without.
+
+It prints per runtime the median and p90 wall time of ``create``, and the
+median of the per-round ratios against ``pyoci-move`` and runc.
+
+Needs root and a pure cgroup v2 host.  This machine is hybrid: run it in the
+pure v2 guest (the guest is emulated, 20-40x slower: only the ratios mean
+anything)::
+
+    ../shared/tools/cgvm/run-in-cgv2.sh --v2 \\
+        '.venv/bin/python3 -P bench/v2create.py -n 15'
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+IN_MODIFY = 0x2
+SITE = f"lib/python{sys.version_info[0]}.{sys.version_info[1]}/site-packages"
+
+WRAPPER = """#!{python} -IS
+import gc
+import sys
+
+gc.set_threshold(20000, 50, 50)
+sys.path.append({site!r})
+{patch}
+from pyoci.cli import exit_now, main
+
+exit_now(main(sys.argv[1:]))
+"""
+PATCH_MOVE = """import pyoci.ops.container as _c
+
+_c._can_spawn_into_cgroup = lambda namespaces: False  # the parent moves stage 1
+"""
+
+
+def build_bundle(base: Path) -> Path:
+    bundle = base / "bundle"
+    rootfs = bundle / "rootfs"
+    (rootfs / "bin").mkdir(parents=True)
+    for d in ("proc", "sys", "dev", "tmp", "etc"):
+        (rootfs / d).mkdir()
+    shutil.copy2(shutil.which("busybox") or "/bin/busybox", rootfs / "bin" / "busybox")
+    (rootfs / "bin" / "true").symlink_to("busybox")
+    subprocess.run(["runc", "spec"], cwd=bundle, check=True)
+    cfg = json.loads((bundle / "config.json").read_text())
+    cfg["process"]["terminal"] = False
+    cfg["process"]["args"] = ["/bin/true"]
+    (bundle / "config.json").write_text(json.dumps(cfg, indent=2))
+    return bundle
+
+
+def wrappers(base: Path) -> dict[str, str]:
+    """The two pyoci variants: same interpreter, same start, one decision apart."""
+    venv = Path(sys.executable).parent.parent
+    out = {}
+    for name, patch in (("pyoci", ""), ("pyoci-move", PATCH_MOVE)):
+        path = base / name
+        text = WRAPPER.format(python=sys.executable, site=str(venv / SITE), patch=patch)
+        path.write_text(text)
+        path.chmod(0o755)
+        out[name] = str(path)
+    return out
+
+
+class Runtime:
+    def __init__(self, name: str, argv: list[str], root: Path, bundle: Path) -> None:
+        self.name = name
+        self.argv = argv
+        self.root = root
+        self.bundle = bundle
+        self.create_ms: list[float] = []
+
+    def run(self, *args: str) -> float:
+        t0 = time.perf_counter()
+        proc = subprocess.run(
+            [*self.argv, "--root", str(self.root), *args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            check=False,
+        )
+        ms = (time.perf_counter() - t0) * 1000
+        if proc.returncode != 0:
+            raise SystemExit(f"{self.name} {' '.join(args)}: {proc.stderr.decode().strip()}")
+        return ms
+
+    def create(self, cid: str, cgroups_path: str) -> float:
+        cfg = json.loads((self.bundle / "config.json").read_text())
+        cfg["linux"]["cgroupsPath"] = cgroups_path
+        (self.bundle / "config.json").write_text(json.dumps(cfg))
+        return self.run("create", "--bundle", str(self.bundle), cid)
+
+    def delete(self, cid: str) -> None:
+        self.run("delete", "--force", cid)
+
+
+def procs_writes(rt: Runtime, cgroup: str) -> int:
+    """Create once in a cgroup made beforehand (empty: create accepts it) and
+    count the writes to its cgroup.procs (inotify IN_MODIFY)."""
+    from pyoci import native
+
+    path = Path("/sys/fs/cgroup") / cgroup.lstrip("/")
+    path.mkdir(parents=True)
+    fd = native.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        native.inotify_add_watch(fd, f"{path}/cgroup.procs", IN_MODIFY)
+        rt.create("check", cgroup)
+        writes = 0
+        try:
+            data = os.read(fd, 65536)
+        except BlockingIOError:
+            data = b""
+        off = 0
+        while off < len(data):
+            _wd, mask, _cookie, size = struct.unpack_from("iIII", data, off)
+            off += 16 + size
+            writes += bool(mask & IN_MODIFY)
+        rt.delete("check")
+    finally:
+        os.close(fd)
+        for p in (path, path.parent):
+            try:
+                p.rmdir()
+            except OSError:
+                pass
+    return writes
+
+
+def p90(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.9 * (len(ordered) - 1)))]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("-n", type=int, default=15, help="creates per runtime")
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        raise SystemExit("needs root")
+    from pyoci.cgroups import layout
+
+    if layout.detect().mode != "v2":
+        raise SystemExit("needs a pure cgroup v2 host (run it in the v2 guest, see --help)")
+    base = Path(tempfile.mkdtemp(prefix="v2create-", dir="/run"))
+    try:
+        bundles = base / "bundles"
+        runtimes = []
+        for name, binary in wrappers(base).items():
+            runtimes.append(Runtime(name, [binary], base / f"root-{name}",
+                                    build_bundle(bundles / name)))  # fmt: skip
+        for name in ("runc", "crun"):
+            binary = shutil.which(name)
+            if binary:
+                runtimes.append(Runtime(name, [binary], base / f"root-{name}",
+                                        build_bundle(bundles / name)))  # fmt: skip
+        tag = f"v2create-{os.getpid()}"
+        writes = {rt.name: procs_writes(rt, f"/{tag}-check/{rt.name}") for rt in runtimes[:2]}
+        print(f"writes to cgroup.procs per create: {writes}")
+        if writes != {"pyoci": 0, "pyoci-move": 1}:
+            raise SystemExit("the variants do not differ as they should: not measuring")
+        for i in range(args.n):
+            order = runtimes[i % len(runtimes) :] + runtimes[: i % len(runtimes)]
+            for rt in order:
+                cid = f"b{i}"
+                rt.create_ms.append(rt.create(cid, f"/{tag}/{rt.name}-{i}"))
+                rt.delete(cid)
+        try:
+            os.rmdir(f"/sys/fs/cgroup/{tag}")
+        except OSError:
+            pass
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+    by = {rt.name: rt for rt in runtimes}
+    print(f"\ncreate, {args.n} each, interleaved (ms, wall; emulated guest: ratios only)")
+    print(f"{'runtime':<12} {'median':>8} {'p90':>8} {'/pyoci-move':>12} {'/runc':>8}")
+    for rt in runtimes:
+        cells = [f"{rt.name:<12}", f"{statistics.median(rt.create_ms):8.1f}",
+                 f"{p90(rt.create_ms):8.1f}"]  # fmt: skip
+        for ref in ("pyoci-move", "runc"):
+            if ref in by:
+                ratios = [a / b for a, b in zip(rt.create_ms, by[ref].create_ms, strict=True)]
+                cells.append(f"{statistics.median(ratios):{12 if ref == 'pyoci-move' else 8}.2f}")
+        print(" ".join(cells))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
