@@ -103,17 +103,21 @@ class Runtime:
         self.create_ms: list[float] = []
 
     def run(self, *args: str) -> float:
-        t0 = time.perf_counter()
-        proc = subprocess.run(
-            [*self.argv, "--root", str(self.root), *args],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            check=False,
-        )
-        ms = (time.perf_counter() - t0) * 1000
-        if proc.returncode != 0:
-            raise SystemExit(f"{self.name} {' '.join(args)}: {proc.stderr.decode().strip()}")
+        # stderr to a file, not a pipe: the created init keeps create's stdio open
+        with tempfile.TemporaryFile() as err:
+            t0 = time.perf_counter()
+            proc = subprocess.run(
+                [*self.argv, "--root", str(self.root), *args],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+                check=False,
+                timeout=600,
+            )
+            ms = (time.perf_counter() - t0) * 1000
+            if proc.returncode != 0:
+                err.seek(0)
+                raise SystemExit(f"{self.name} {' '.join(args)}: {err.read().decode().strip()}")
         return ms
 
     def create(self, cid: str, cgroups_path: str) -> float:
