@@ -251,7 +251,10 @@ def main() -> int:
         shutil.rmtree(base, ignore_errors=True)
 
     by = {rt.name: rt for rt in runtimes}
-    print(f"\ncreate, {args.n} each, interleaved (ms, wall; emulated guest: ratios only)")
+    where = (
+        "this host, private v2 view" if args.private_v2 else "pure v2 (in the guest: ratios only)"
+    )
+    print(f"\ncreate, {args.n} each, interleaved, ms wall, {where}")
     print(f"{'runtime':<12} {'median':>8} {'p90':>8} {'/pyoci-move':>12} {'/runc':>8}")
     for rt in runtimes:
         cells = [f"{rt.name:<12}", f"{statistics.median(rt.create_ms):8.1f}",
