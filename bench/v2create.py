@@ -186,9 +186,9 @@ def procs_writes(rt: Runtime, cgroup: str) -> int:
     return writes
 
 
-def p90(values: list[float]) -> float:
+def quantile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(0.9 * (len(ordered) - 1)))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def main() -> int:
@@ -199,6 +199,7 @@ def main() -> int:
         action="store_true",
         help="hybrid host: see the cgroup2 hierarchy alone, in a private mount namespace",
     )
+    ap.add_argument("--raw", action="store_true", help="also print every sample, in order")
     args = ap.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("needs root")
@@ -255,15 +256,24 @@ def main() -> int:
         "this host, private v2 view" if args.private_v2 else "pure v2 (in the guest: ratios only)"
     )
     print(f"\ncreate, {args.n} each, interleaved, ms wall, {where}")
-    print(f"{'runtime':<12} {'median':>8} {'p90':>8} {'/pyoci-move':>12} {'/runc':>8}")
+    print("ratios: median of the per-round ratios (ratio of the medians, of the p25s)")
+    head = f"{'runtime':<12} {'p25':>7} {'median':>7} {'p90':>7}"
+    refs = [r for r in ("pyoci-move", "runc") if r in by]
+    print(head + "".join(f" {'/' + r:>22}" for r in refs))
     for rt in runtimes:
-        cells = [f"{rt.name:<12}", f"{statistics.median(rt.create_ms):8.1f}",
-                 f"{p90(rt.create_ms):8.1f}"]  # fmt: skip
-        for ref in ("pyoci-move", "runc"):
-            if ref in by:
-                ratios = [a / b for a, b in zip(rt.create_ms, by[ref].create_ms, strict=True)]
-                cells.append(f"{statistics.median(ratios):{12 if ref == 'pyoci-move' else 8}.2f}")
-        print(" ".join(cells))
+        ms = rt.create_ms
+        line = f"{rt.name:<12} {quantile(ms, 0.25):7.1f} {statistics.median(ms):7.1f}"
+        line += f" {quantile(ms, 0.9):7.1f}"
+        for ref in refs:
+            other = by[ref].create_ms
+            paired = statistics.median(a / b for a, b in zip(ms, other, strict=True))
+            of_medians = statistics.median(ms) / statistics.median(other)
+            of_p25 = quantile(ms, 0.25) / quantile(other, 0.25)
+            line += f" {f'{paired:.2f} ({of_medians:.2f}, {of_p25:.2f})':>22}"
+        print(line)
+    if args.raw:
+        for rt in runtimes:
+            print(f"{rt.name}: {' '.join(f'{v:.0f}' for v in rt.create_ms)}")
     return 0
 
 
