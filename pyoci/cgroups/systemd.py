@@ -364,10 +364,31 @@ class SystemdManager:
             device_rules=rules,
             proc_devices=proc_devices,
         )
+        if initial:
+            from pyoci.cgroups.systemd_props import update_placeholders
+
+            props += update_placeholders(
+                props, v2=v2, version=version,
+                default_tasks_max=self._default_tasks_max(props),
+            )  # fmt: skip
         if props:
             self._set_unit_properties(props, freeze=with_devices and not v2)
         warnings += self.fs.apply(fs_res) if initial else self.fs.update(fs_res)
         return warnings
+
+    def _default_tasks_max(self, props: list[Property]) -> int | None:
+        """The manager's DefaultTasksMax (what the unit has without TasksMax), when
+        ``props`` sets no TasksMax; None when not needed or unknown."""
+        if any(name == "TasksMax" for name, _sig, _value in props):
+            return None
+        from pyoci.dbus import DBusError
+
+        try:
+            value = self._systemd().manager_property("DefaultTasksMax")
+        except DBusError as err:
+            log.debug(f"DefaultTasksMax: {err}")
+            return None
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
 
     def _set_unit_properties(self, props: list[Property], *, freeze: bool) -> None:
         """SetUnitProperties; on v1, with the container frozen while systemd

@@ -717,3 +717,40 @@ def dropin_order(props: list[Property]) -> list[Property]:
     """
     return sorted(props, key=lambda p: f"50-{_DROPIN_NAMES.get(p[0], p[0])}.conf")
 
+
+
+# ---------------------------------------------------------------- placeholders at create
+
+
+def update_placeholders(
+    props: list[Property], *, v2: bool, version: int, default_tasks_max: int | None
+) -> list[Property]:
+    """The properties ``update`` can send that ``props`` (create's) lacks, each with the
+    value that changes nothing (systemd's "unset": infinity, 0, an empty mask, or
+    UINT64_MAX for a weight, which writes ``CPUWeight=``), to be sent along at create.
+
+    Why: systemd writes one drop-in per property and appends it to the unit's list; a
+    property set for the first time by an update lands at the end of that list, out of
+    the sorted order a reload would load, and leaves ``NeedDaemonReload=yes`` (runc 1.1.5
+    too; found in the systemd guest).  With every drop-in made at create, in sorted order
+    (:func:`dropin_order`), an update only rewrites existing ones.  ``default_tasks_max``:
+    the manager's DefaultTasksMax, what a scope gets without TasksMax (None: unknown,
+    TasksMax left out)."""
+    table: list[Property] = []
+    if v2:
+        table += [("MemoryMin", "t", 0), ("MemoryLow", "t", 0),
+                  ("MemoryHigh", "t", UINT64_MAX), ("MemoryMax", "t", UINT64_MAX),
+                  ("MemorySwapMax", "t", UINT64_MAX), ("CPUWeight", "t", UINT64_MAX),
+                  ("IOWeight", "t", UINT64_MAX)]  # fmt: skip
+    else:
+        table += [("MemoryLimit", "t", UINT64_MAX), ("CPUShares", "t", UINT64_MAX),
+                  ("BlockIOWeight", "t", UINT64_MAX)]  # fmt: skip
+    table.append(("CPUQuotaPerSecUSec", "t", UINT64_MAX))
+    if version >= V_CPU_QUOTA_PERIOD:
+        table.append(("CPUQuotaPeriodUSec", "t", UINT64_MAX))
+    if version >= V_ALLOWED_CPUS:
+        table += [("AllowedCPUs", "ay", b""), ("AllowedMemoryNodes", "ay", b"")]
+    if default_tasks_max is not None:
+        table.append(("TasksMax", "t", default_tasks_max))
+    have = {name for name, _sig, _value in props}
+    return [p for p in table if p[0] not in have]

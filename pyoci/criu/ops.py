@@ -31,7 +31,7 @@ from pyoci.criu.options import (
     restore_opts,
 )
 from pyoci.criu.swrk import CriuError, Swrk, features, version
-from pyoci.errors import InvalidState, NotSupported, SetupError
+from pyoci.errors import InvalidState, NotSupported, PyociError, SetupError
 from pyoci.state import model
 from pyoci.util import jsonio, lean_os, log
 
@@ -271,6 +271,11 @@ def _run(
         if before is not None:
             before(swrk, req)
         resp = swrk.request(req, on_notify)
+    except PyociError:
+        # as runc: our end closed, CRIU gives up and undoes what it did (the
+        # restored tasks, its cgroup yard mounts) before it exits
+        swrk.close()
+        raise
     except BaseException:
         swrk.kill()
         raise
@@ -439,16 +444,23 @@ def _restore(
         cdir.write(record)
         from pyoci.cgroups.manager import manager_for_create
 
-        job.cgroup = manager_for_create(
+        cgroup = manager_for_create(
             container_id,
             linux.get("cgroupsPath"),
             systemd=opts.systemd_cgroup,
             rootless=False,
             resources=linux.get("resources"),
+            annotations=config.get("annotations"),
         )
-        if job.cgroup is not None:
-            job.cgroup.create()
-            record["cgroup"] = job.cgroup.record()
+        if cgroup is not None:
+            # as create: the record names what may be made before it is (a
+            # restore killed midway leaves nothing delete cannot find)
+            cgroup.plan()
+            record["cgroup"] = cgroup.record()
+            cdir.write(record)
+            cgroup.create()  # (undoes itself if it fails)
+            job.cgroup = cgroup
+            record["cgroup"] = cgroup.record()
             cdir.write(record)
         if console_socket is not None:
             from pyoci.ops.container import _connect_console
@@ -499,7 +511,7 @@ def _restore(
         if join_ns:
             req_opts["join_ns"] = join_ns
 
-        _prepare_mountpoints(config, rootfs)
+        _prepare_mountpoints(config, rootfs, bundle)
         ext = [(d, src) for d, src in MNT.bind_mounts(config, bundle)]
         ext += [(p, p) for p in MNT.device_paths(config)]
 
@@ -514,6 +526,9 @@ def _restore(
             # CRIU (and the tree it restores) in the container's cgroups
             if job.cgroup is not None:
                 job.cgroup.add_process(swrk.pid)
+                # (the systemd driver has started its scope: the record says so)
+                record["cgroup"] = job.cgroup.record()
+                cdir.write(record)
                 for w in job.cgroup.apply(linux.get("resources") or {}):
                     log.warning(w)
             with open(f"/proc/{swrk.pid}/cgroup") as f:
@@ -536,7 +551,9 @@ def _restore(
                 if wanted.get("prestart") or wanted.get("createRuntime"):
                     from pyoci.ops import hooks
 
-                    state_json = _hook_state(dict(record, pid=pid), model.CREATING)
+                    # runc 1.1.5's state here: the restored init's pid and the
+                    # status "stopped" (its restore has no init process yet)
+                    state_json = _hook_state(dict(record, pid=pid), model.STOPPED)
                     hooks.run_hooks(config, "prestart", state_json)
                     hooks.run_hooks(config, "createRuntime", state_json)
             elif script == "post-restore":
@@ -621,37 +638,94 @@ def _send_fd(sock_fd: int, fd: int) -> None:
 
     s = socket.socket(fileno=posix.dup(sock_fd))
     try:
-        s.sendmsg([b"/dev/ptmx"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, pack_fds([fd]))])
+        s.sendmsg([b"orphan-pts-master"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, pack_fds([fd]))])
     finally:
         s.close()
 
 
-def _prepare_mountpoints(config: dict[str, Any], rootfs: str) -> None:
+def _prepare_mountpoints(config: dict[str, Any], rootfs: str, bundle: str) -> None:
     """Mount points CRIU needs in the rootfs (a fresh copy of a bundle lacks those
-    pyoci made at create); none under a tmpfs, whose content CRIU restores itself."""
-    from pyoci.init import paths
+    pyoci made at create); none under a tmpfs, whose content CRIU restores itself.
 
+    As runc (#2748), each bind mount is mounted while the next ones are made, so
+    that a mount point inside a bind mount is made in its source: in a child with
+    a private mount namespace, whose mounts vanish with it."""
+    import errno
+
+    rfd, wfd = posix.pipe2(posix.O_CLOEXEC)
+    pid = posix.fork()
+    if pid == 0:  # pragma: no cover - child
+        code = 1
+        try:
+            posix.close(rfd)
+            _make_mountpoints(config, rootfs, bundle)
+            code = 0
+        except BaseException as exc:
+            msg = str(exc) if isinstance(exc, SetupError) else f"mount points: {exc}"
+            try:
+                posix.write(wfd, msg.encode(errors="replace")[:4000])
+            except BaseException:
+                pass
+        finally:
+            posix._exit(code)
+    posix.close(wfd)
+    try:
+        out = b""
+        while chunk := posix.read(rfd, 4096):
+            out += chunk
+    finally:
+        posix.close(rfd)
+    while True:
+        try:
+            _pid, st = posix.waitpid(pid, 0)
+            break
+        except OSError as exc:
+            if exc.errno != errno.EINTR:
+                raise
+    if not (posix.WIFEXITED(st) and posix.WEXITSTATUS(st) == 0):
+        raise SetupError(out.decode(errors="replace") or f"mount points: {_wait_status(st)}")
+
+
+def _make_mountpoints(config: dict[str, Any], rootfs: str, bundle: str) -> None:
+    """(in the child of ``_prepare_mountpoints``)"""
+    from pyoci import native
+    from pyoci.init import paths
+    from pyoci.native import consts as c
+
+    native.unshare(c.CLONE_NEWNS)
+    native.mount(None, "/", None, c.MS_REC | c.MS_PRIVATE)
+    mounts = config.get("mounts") or []
     tmpfs = [
         MNT.clean_dest(m["destination"])
-        for m in config.get("mounts") or []
+        for m in mounts
         if m.get("type") == "tmpfs" and m.get("destination")
     ]
     root_fd = posix.open(rootfs, posix.O_PATH | posix.O_DIRECTORY | posix.O_CLOEXEC)
     try:
-        for m in config.get("mounts") or []:
+        for m in mounts:
             dest = MNT.clean_dest(str(m.get("destination") or "/"))
             if dest == "/" or any(dest.startswith(t.rstrip("/") + "/") for t in tmpfs):
                 continue
             if m.get("type") == "cgroup":
                 continue
             source_is_dir = True
+            src = ""
             if MNT.is_bind(m):
                 src = str(m.get("source") or "")
-                source_is_dir = lean_os.isdir(src) if src.startswith("/") else True
+                if src and not src.startswith("/"):
+                    src = lean_os.normpath(f"{bundle}/{src}")
+                source_is_dir = lean_os.isdir(src) if src else True
             try:
                 fd = paths.ensure_mountpoint(root_fd, dest, source_is_dir)
             except OSError as exc:
                 raise SetupError(f"mount point {dest}: {exc.strerror}") from None
-            posix.close(fd)
+            try:
+                if src:
+                    try:
+                        native.mount(src, paths.fd_path(fd), None, c.MS_BIND | c.MS_REC)
+                    except OSError as exc:
+                        raise SetupError(f"bind mount {src} on {dest}: {exc.strerror}") from None
+            finally:
+                posix.close(fd)
     finally:
         posix.close(root_fd)

@@ -43,6 +43,11 @@ class BusUnavailable(DBusError):
     """Cannot connect or authenticate (the message names the addresses and why)."""
 
 
+class Disconnected(DBusError):
+    """The connection broke (EOF, ECONNRESET, EPIPE: the bus daemon or systemd restarted) or
+    was closed; the message names the address."""
+
+
 class DBusTimeout(DBusError):
     """No reply or signal in time (the message names the call)."""
 
@@ -53,4 +58,4 @@ class DBusTimeout(DBusError):
 # value) tuple.
 Property = tuple[str, str, object]
 
-__all__ = ["BusUnavailable", "DBusError", "DBusTimeout", "Property"]
+__all__ = ["BusUnavailable", "DBusError", "DBusTimeout", "Disconnected", "Property"]

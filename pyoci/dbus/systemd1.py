@@ -8,6 +8,15 @@ signal of the job the call returned: the match is added when connecting, before 
 can start, and a ``JobRemoved`` that arrives before the method's reply is queued by the
 connection, not lost.  Every call is bounded: job calls by their ``timeout``, the others by
 the ``timeout`` given to :meth:`Systemd.connect`.
+
+When the connection drops during a call (the bus daemon or systemd restarted: EOF,
+ECONNRESET, EPIPE), the call reconnects once to the same address and is made again, as
+runc's ``retryOnDisconnect`` does; waiting up to its timeout for the bus and for systemd's
+name on it to come back.  Every call is idempotent but StartTransientUnit: made again, it
+answers UnitExists when the first one got through, and that is then taken as ours (the
+caller checks that its pid is in the unit).  A job whose JobRemoved was lost with the old
+connection is polled instead (its object disappears when it ends; the unit's state then
+tells the result).
 """
 
 from __future__ import annotations
@@ -15,12 +24,13 @@ from __future__ import annotations
 import posix
 import time
 
-from pyoci.dbus import BusUnavailable, DBusError, DBusTimeout, Property
+from pyoci.dbus import BusUnavailable, DBusError, DBusTimeout, Disconnected, Property
 from pyoci.dbus.connection import Connection, getenv
 from pyoci.dbus.wire import Message, marshal
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from types import TracebackType
 
 SYSTEMD = "org.freedesktop.systemd1"
@@ -30,6 +40,10 @@ UNIT = "org.freedesktop.systemd1.Unit"
 PROPERTIES = "org.freedesktop.DBus.Properties"
 NO_SUCH_UNIT = "org.freedesktop.systemd1.NoSuchUnit"
 UNIT_EXISTS = "org.freedesktop.systemd1.UnitExists"
+JOB = "org.freedesktop.systemd1.Job"
+# what a bus answers for systemd's name while systemd is not (yet) back on a restarted bus
+_NOT_ON_THE_BUS = ("org.freedesktop.DBus.Error.ServiceUnknown",
+                   "org.freedesktop.DBus.Error.NameHasNoOwner")
 
 SYSTEM_BUS_ADDRESS = "unix:path=/run/dbus/system_bus_socket"
 PRIVATE_ADDRESS = "unix:path=/run/systemd/private"
@@ -93,10 +107,14 @@ def _is_job_removed(msg: Message, job: str, sender: str | None) -> bool:
 class Systemd:
     """A connection to systemd's manager (see the module docstring)."""
 
-    def __init__(self, conn: Connection, *, timeout: float = 10.0) -> None:
+    def __init__(self, conn: Connection, *, timeout: float = 10.0,
+                 reopen: Callable[[float], Connection] | None = None) -> None:
         self.conn = conn
         self.timeout = timeout
         self._version: int | None = None
+        # a new connection like ``conn`` (given a timeout), after ``conn`` dropped
+        self._reopen = reopen
+        self.reconnects = 0
 
     # ------------------------------------------------------------ connecting
     @classmethod
@@ -138,14 +156,17 @@ class Systemd:
         """Connect to systemd at ``address``: through a bus (Hello, then the JobRemoved
         match), or directly (``bus=False``: systemd's private socket, where every job signal
         is sent to every connection)."""
-        conn = Connection.open(address, bus=bus, timeout=timeout)
-        try:
-            if bus:
-                conn.add_match(JOB_REMOVED_MATCH, timeout=timeout)
-        except DBusError as exc:
-            conn.close()
-            raise BusUnavailable(f"{conn.address}: {exc}") from None
-        return cls(conn, timeout=timeout)
+        def reopen(timeout: float) -> Connection:
+            conn = Connection.open(address, bus=bus, timeout=timeout)
+            try:
+                if bus:
+                    conn.add_match(JOB_REMOVED_MATCH, timeout=timeout)
+            except DBusError as exc:
+                conn.close()
+                raise BusUnavailable(f"{conn.address}: {exc}") from None
+            return conn
+
+        return cls(reopen(timeout), timeout=timeout, reopen=reopen)
 
     def close(self) -> None:
         self.conn.close()
@@ -161,9 +182,45 @@ class Systemd:
     def _call(self, path: str, interface: str, member: str, signature: str = "",
               body: tuple[object, ...] = (), *, what: str,
               timeout: float | None = None) -> Message:
-        return self.conn.call(SYSTEMD, path, interface, member, signature, body,
-                              timeout=self.timeout if timeout is None else timeout,
-                              what=what)
+        """The call; when the connection drops meanwhile, once more on a new one."""
+        timeout = self.timeout if timeout is None else timeout
+        try:
+            return self.conn.call(SYSTEMD, path, interface, member, signature, body,
+                                  timeout=timeout, what=what)
+        except Disconnected as exc:
+            self._reconnect(exc, what, timeout)
+        deadline = time.monotonic() + timeout
+        delay = 0.05
+        while True:
+            try:
+                return self.conn.call(SYSTEMD, path, interface, member, signature, body,
+                                      timeout=max(deadline - time.monotonic(), 0.001),
+                                      what=what)
+            except DBusError as exc:
+                # a restarted bus: systemd takes a moment to get its name back
+                if exc.name not in _NOT_ON_THE_BUS or time.monotonic() + delay > deadline:
+                    raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
+
+    def _reconnect(self, lost: Disconnected, what: str, timeout: float) -> None:
+        """Replace the dropped connection (at most once per Systemd), waiting up to
+        ``timeout`` for the bus to accept us again; else the drop is the error."""
+        if self._reopen is None or self.reconnects:
+            raise lost
+        self.conn.close()
+        self.reconnects += 1
+        deadline = time.monotonic() + timeout
+        delay = 0.05
+        while True:
+            try:
+                self.conn = self._reopen(max(deadline - time.monotonic(), 0.001))
+                return
+            except BusUnavailable as exc:
+                if time.monotonic() + delay > deadline:
+                    raise Disconnected(f"{what}: {lost}; reconnecting failed: {exc}") from None
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
 
     @staticmethod
     def _props(unit: str, properties: list[Property]) -> list[tuple[str, tuple[str, object]]]:
@@ -182,11 +239,39 @@ class Systemd:
         if not isinstance(job, str):
             raise DBusError(f"systemd unit {unit}: the job call returned no job path")
         what = f"timeout waiting for systemd to {doing} {unit} (job {job}, {timeout:.3g} s)"
-        msg = self.conn.wait_signal(lambda m: _is_job_removed(m, job, reply.sender), deadline,
-                                    what)
+        try:
+            msg = self.conn.wait_signal(lambda m: _is_job_removed(m, job, reply.sender),
+                                        deadline, what)
+        except Disconnected as exc:
+            self._reconnect(exc, what, timeout)
+            return self._poll_job(job, unit, doing, deadline, what)
         result = msg.body[3]
         assert isinstance(result, str)
         return result
+
+    def _poll_job(self, job: str, unit: str, doing: str, deadline: float, what: str) -> str:
+        """The result of ``job`` after its JobRemoved was lost with a dropped connection:
+        wait for its object to disappear, then read the unit's state ("create": "done"
+        when active; "stop": "done" when stopped or gone, as destroy wants it)."""
+        delay = 0.05
+        while True:
+            try:
+                self._call(job, PROPERTIES, "Get", "ss", (JOB, "State"), what=f"{what}: job",
+                           timeout=max(deadline - time.monotonic(), 0.001))
+            except DBusTimeout:
+                raise DBusTimeout(what) from None
+            except DBusError as exc:
+                if not exc.name:
+                    raise
+                break  # no such object: the job has ended
+            if time.monotonic() + delay > deadline:
+                raise DBusTimeout(what)
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
+        state = self.unit_state(unit)
+        if doing == "create":
+            return "done" if state == "active" else "failed"
+        return "done" if state in (None, "inactive", "failed") else str(state)
 
     def _reset_quietly(self, name: str) -> None:
         try:
@@ -226,11 +311,19 @@ class Systemd:
         UnitExists raises DBusError with that ``.name``: the caller decides."""
         deadline = time.monotonic() + timeout
         props = self._props(name, properties)
-        reply = self._call(PATH, MANAGER, "StartTransientUnit", "ssa(sv)a(sa(sv))",
-                           (name, mode, props, []), timeout=timeout,
-                           what=f"systemd StartTransientUnit {name}")
+        reconnects = self.reconnects
         try:
-            result = self._wait_job(reply, name, deadline, "create", timeout)
+            try:
+                reply = self._call(PATH, MANAGER, "StartTransientUnit", "ssa(sv)a(sa(sv))",
+                                   (name, mode, props, []), timeout=timeout,
+                                   what=f"systemd StartTransientUnit {name}")
+            except DBusError as exc:
+                if exc.name != UNIT_EXISTS or self.reconnects == reconnects:
+                    raise
+                # made again after the connection dropped: the first call got through
+                result = self._await_started(name, deadline, timeout)
+            else:
+                result = self._wait_job(reply, name, deadline, "create", timeout)
         except DBusTimeout:
             self._reset_quietly(name)
             raise
@@ -238,6 +331,20 @@ class Systemd:
             self._reset_quietly(name)
             raise JobFailed(f"error creating systemd unit {name}: job result {result!r}",
                             unit=name, result=result)
+
+    def _await_started(self, name: str, deadline: float, timeout: float) -> str:
+        """The result of the start job of ``name`` that our lost first StartTransientUnit
+        queued: "done" once the unit is active, "failed" when it is not."""
+        delay = 0.05
+        while True:
+            state = self.unit_state(name)
+            if state != "activating":
+                return "done" if state == "active" else "failed"
+            if time.monotonic() + delay > deadline:
+                raise DBusTimeout(f"timeout waiting for systemd to create {name} "
+                                  f"({timeout:.3g} s)")
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
 
     def stop_unit(self, name: str, *, timeout: float = 30.0) -> str | None:
         """StopUnit(name, "replace") and wait for the job; its result, or None when the unit

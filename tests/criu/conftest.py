@@ -1,6 +1,7 @@
 """CRIU tests: skipped, with the reason, where ``criu check`` fails (CRIU 3.17 on
 kernels past 6.x's vDSO changes, e.g. the 6.18 development machine); CI runs
-them in the pure cgroup v2 guest (tools/cgroup-guests.sh), on Debian's 6.1."""
+them in the pure cgroup v2 guest (tools/cgroup-guests.sh), on Debian's 6.1, and
+one checkpoint + restore in its v1 and hybrid guests."""
 
 from __future__ import annotations
 

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -25,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from pyoci.dbus import BusUnavailable, DBusError, DBusTimeout
+from pyoci.dbus import BusUnavailable, DBusError, DBusTimeout, Disconnected
 from pyoci.dbus import systemd1 as sd
 from pyoci.dbus.connection import Connection
 from pyoci.dbus.systemd1 import JobFailed, Systemd
@@ -435,6 +436,31 @@ def test_private_socket_fallback(private: str, tmpdir: Path,
             s.start_transient_unit(unit("failed"), [])
 
 
+def test_private_socket_first_call_is_answered(private: str) -> None:
+    """The fake answers like systemd's sd-bus: a call that arrives in the same read as BEGIN
+    waits in its buffer for more data.  BEGIN goes with AUTH, so the first call after the
+    OK is always read on its own (the guest's private-socket bug: no reply in 5 of 10
+    connections when BEGIN followed the OK)."""
+    for _ in range(5):
+        with Systemd.open(private, bus=False, timeout=3) as s:
+            assert s.conn.unique_name is None
+            assert s.version() == 252
+
+
+@pytest.mark.parametrize("server", ["dbus-daemon", "private"])
+def test_rejected_uid_then_the_empty_identity(server: str, bus: Bus, fake: None, private: str,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """A claimed uid the server does not see (nested user namespaces) is REJECTED; the
+    pipelined BEGIN ended that conversation, so the client connects again with the empty
+    identity (the server takes the socket's credentials)."""
+    from pyoci.dbus import connection
+
+    monkeypatch.setattr(connection, "auth_uid", lambda: 4242)
+    address = bus.address if server == "dbus-daemon" else private
+    with Systemd.open(address, bus=server == "dbus-daemon", timeout=5) as s:
+        assert s.version() == 252
+
+
 def test_both_unreachable(tmpdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", f"unix:path={tmpdir}/no-system-bus")
     monkeypatch.setattr(sd, "PRIVATE_ADDRESS", f"unix:path={tmpdir}/no-private")
@@ -470,3 +496,149 @@ def test_user_bus_discovery(bus: Bus, fake: None, tmpdir: Path,
     with pytest.raises(BusUnavailable, match="dbus-user-session") as info:
         Systemd.connect(user=True, timeout=1)
     assert "\n" not in str(info.value)
+
+
+# ---------------------------------------------------------------- reconnect and retry
+
+
+class RestartableBus:
+    """A dbus-daemon of its own (same socket after each restart) with a fake systemd on it
+    that reconnects by itself, as systemd does when dbus.service restarts."""
+
+    def __init__(self, tmpdir: Path) -> None:
+        tag = uuid.uuid4().hex[:8]
+        self.path = str(tmpdir / f"rbus-{tag}")
+        self.config = tmpdir / f"rbus-{tag}.conf"
+        self.config.write_text(CONFIG.format(path=self.path, abstract=f"pyoci-rbus-{tag}"))
+        self.address = "unix:path=" + self.path
+        self.proc: subprocess.Popen[str] | None = None
+        self.start()
+        self.fake = _start_fake("--bus", self.address)
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            ["dbus-daemon", f"--config-file={self.config}", "--nofork", "--print-address"],
+            stdout=subprocess.PIPE, text=True)
+        assert "unix:" in _read_line(self.proc)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            _stop(self.proc)
+            self.proc = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def close(self) -> None:
+        _stop(self.fake)
+        self.stop()
+
+
+@pytest.fixture
+def rbus(tmpdir: Path) -> Iterator[RestartableBus]:
+    bus = RestartableBus(tmpdir)
+    yield bus
+    bus.close()
+
+
+def _restart_soon(bus: RestartableBus, after: float = 0.5) -> threading.Timer:
+    """Restart the bus daemon while the test's call waits (the thread is the test's; the
+    client under test has none)."""
+    timer = threading.Timer(after, bus.restart)
+    timer.start()
+    return timer
+
+
+def test_stale_connection_reconnects(rbus: RestartableBus) -> None:
+    """The bus daemon restarted between two calls: the next call reconnects once and is
+    made again (systemd's name comes back on the new bus a moment later)."""
+    with Systemd.open(rbus.address, timeout=5) as s:
+        assert s.manager_property("Version") == "v252.22-1~deb12u1"
+        old = s.conn
+        rbus.restart()
+        assert s.manager_property("Version") == "v252.22-1~deb12u1"
+        assert s.reconnects == 1 and s.conn is not old and old.sock is None
+        assert s.conn.unique_name  # Hello again, and the JobRemoved match with it
+        name = unit()
+        s.start_transient_unit(name, [])  # JobRemoved arrives on the new connection
+        assert s.unit_state(name) == "active"
+
+
+def test_drop_during_a_call(rbus: RestartableBus) -> None:
+    """EOF while waiting for a reply (the fake never answers that GetUnit on the old bus):
+    the same call again on a new connection."""
+    with Systemd.open(rbus.address, timeout=5) as s:
+        timer = _restart_soon(rbus)
+        t0 = time.monotonic()
+        assert s.unit_state(unit("hang")) is None  # the retried GetUnit: NoSuchUnit
+        timer.join()
+        assert s.reconnects == 1 and time.monotonic() - t0 < 5
+
+
+def test_drop_while_waiting_for_the_job(rbus: RestartableBus) -> None:
+    """The connection drops after StartTransientUnit's reply, before JobRemoved (which is
+    lost with it): the job is polled on the new connection until it is gone, then the
+    unit's state gives the result."""
+    with Systemd.open(rbus.address, timeout=5) as s:
+        name = unit("dropjob")
+        timer = _restart_soon(rbus)
+        s.start_transient_unit(name, [], timeout=10)
+        timer.join()
+        assert s.reconnects == 1 and s.unit_state(name) == "active"
+        job_gets = [c for c in fake_state(s)["calls"]  # type: ignore[union-attr]
+                    if c[0] == "Get" and c[1] == ("org.freedesktop.systemd1.Job", "State")]
+        assert len(job_gets) >= 2  # polled while it ran, then gone
+
+
+def test_drop_before_start_reply(rbus: RestartableBus) -> None:
+    """StartTransientUnit reached systemd but its reply was lost with the connection: made
+    again, it answers UnitExists, which is then our own unit (active): started."""
+    with Systemd.open(rbus.address, timeout=5) as s:
+        name = unit("dropstart")
+        timer = _restart_soon(rbus)
+        s.start_transient_unit(name, [], timeout=10)
+        timer.join()
+        assert s.reconnects == 1
+        calls = fake_state(s)["calls"]
+        assert [c for c in calls if c == ("StartTransientUnit", (name, "replace", [], []))] \
+            == [("StartTransientUnit", (name, "replace", [], []))] * 2  # type: ignore[operator]
+
+
+def test_private_socket_reconnects(private: str) -> None:
+    """Peer to peer (systemd's private socket, closed by systemd on daemon-reexec): the
+    call is made again on a new connection to the same socket, without Hello."""
+    with Systemd.open(private, bus=False, timeout=5) as s:
+        assert s.unit_state(unit("hangup")) is None  # answered the second time
+        assert s.reconnects == 1 and s.conn.unique_name is None
+
+
+def test_reconnects_only_once(rbus: RestartableBus) -> None:
+    with Systemd.open(rbus.address, timeout=5) as s:
+        rbus.restart()
+        s.manager_property("Version")
+        rbus.restart()
+        with pytest.raises(Disconnected) as info:
+            s.manager_property("Version")
+    assert "\n" not in str(info.value) and rbus.address in str(info.value)
+
+
+def test_bus_that_does_not_come_back(rbus: RestartableBus) -> None:
+    """No bus to reconnect to: bounded by the call's timeout, one line naming both."""
+    with Systemd.open(rbus.address, timeout=1) as s:
+        rbus.stop()
+        t0 = time.monotonic()
+        with pytest.raises(Disconnected) as info:
+            s.manager_property("Version")
+        assert time.monotonic() - t0 < 3
+    text = str(info.value)
+    assert "\n" not in text and "reconnecting failed" in text and "systemd manager property" in text
+    rbus.start()
+
+
+def test_a_peer_connection_without_reopen_does_not_reconnect(bus: Bus, fake: None) -> None:
+    s = Systemd(Connection.open(bus.address), timeout=5)
+    s.conn.close()
+    with pytest.raises(Disconnected, match="is closed"):
+        s.manager_property("Version")
+    assert s.reconnects == 0

@@ -128,7 +128,8 @@ class FakeSystemd:
 
     def manager_property(self, prop: str) -> object:
         self.calls.append(("manager_property", prop))
-        return {"ControlGroup": "/user.slice/user-1000.slice/user@1000.service"}[prop]
+        return {"ControlGroup": "/user.slice/user-1000.slice/user@1000.service",
+                "DefaultTasksMax": 4915}[prop]
 
     def unit_state(self, name: str) -> str | None:
         return "active" if name in self.units else None
@@ -425,6 +426,39 @@ def test_update_tells_systemd_then_writes_the_files(tmp_path: Path) -> None:
     assert read(scope / "cpu.max") == "124000 100000"  # rounded as systemd keeps it
     assert read(scope / "pids.max") == "1"  # 0 -> 1, as systemd keeps it (and runc)
     assert read(scope / "cpu.weight") == "100"
+
+
+def test_create_sends_placeholders_for_what_update_can_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At create, every property update could set exists (unset values where the config
+    has none; TasksMax the manager's default), so that a later update writes no new
+    drop-in (NeedDaemonReload stays "no")."""
+    host = v2_host(tmp_path)
+    sd = FakeSystemd(host)
+    m = started(tmp_path, host, sd)
+    # the files' side is not what is tested (its device eBPF needs root)
+    monkeypatch.setattr(type(m.fs), "apply", lambda self, res: [])
+    m.apply({"memory": {"limit": 1 << 20}})
+    props = dict((n, v) for n, _s, v in sd.calls[-1][2])
+    assert props["MemoryMax"] == 1 << 20 and props["TasksMax"] == 4915
+    assert props["CPUWeight"] == (1 << 64) - 1 and props["AllowedCPUs"] == b""
+    assert ("manager_property", "DefaultTasksMax") in sd.calls
+    names = [p[0] for p in sd.calls[-1][2]]
+    assert names == sorted(names, key=lambda n: {"CPUQuotaPerSecUSec": "CPUQuota",
+                                                 "CPUQuotaPeriodUSec": "CPUQuotaPeriodSec"}
+                           .get(n, n))  # fmt: skip
+    # with a pids limit, no need to ask for the default
+    sd2 = FakeSystemd(host)
+    (tmp_path / "b").mkdir()
+    m2 = started(tmp_path / "b", host, sd2, path="system.slice:test:c2")
+    m2.apply({"pids": {"limit": 9}})
+    assert ("manager_property", "DefaultTasksMax") not in sd2.calls
+    assert dict((n, v) for n, _s, v in sd2.calls[-1][2])["TasksMax"] == 9
+    # update sends only what it is given
+    Path(m.fs.unified or "", "pids.max").write_text("")
+    m.update({"pids": {"limit": 5}})
+    assert sd.calls[-1][2] == [("TasksMax", "t", 5)]
 
 
 def test_update_rebuilt_from_the_record(tmp_path: Path) -> None:

@@ -457,3 +457,48 @@ def test_dropin_order_avoids_need_daemon_reload() -> None:
                               "TasksMax"]  # fmt: skip
     # the empty DeviceAllow (which clears the list) still comes first
     assert ordered[3] == ("DeviceAllow", "a(ss)", [])
+
+
+UPDATES: list[dict[str, Any]] = [
+    {"memory": {"limit": 1 << 20, "reservation": 1 << 19, "swap": 1 << 21}},
+    {"cpu": {"quota": 50000, "period": 100000, "shares": 512, "cpus": "0-1", "mems": "0"}},
+    {"cpu": {"idle": 1}},
+    {"pids": {"limit": 7}},
+    {"blockIO": {"weight": 500}},
+    {"unified": {"memory.high": "1000000", "memory.min": "4096", "cpu.weight": "10",
+                 "cpu.max": "max 100000", "pids.max": "max", "cpuset.cpus": "1"}},
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("v2", [True, False], ids=["v2", "v1"])
+def test_update_placeholders_cover_every_update(v2: bool) -> None:
+    """Every property an update can send exists from create on (a placeholder when the
+    config had none): an update then only rewrites drop-ins, and the unit does not need a
+    daemon-reload (seen in the guest: a first-time MemoryMax at update flagged it)."""
+    created, _ = P.resource_props({"pids": {"limit": 5}}, v2=v2, version=NEW, warnings=[])
+    created += P.update_placeholders(created, v2=v2, version=NEW, default_tasks_max=4915)
+    have = names(created)
+    assert len(have) == len(set(have))
+    for res in UPDATES:
+        if not v2 and "unified" in res:
+            continue
+        sent, _ = P.resource_props(res, v2=v2, version=NEW, warnings=[])
+        assert set(names(sent)) <= set(have), res
+
+
+def test_update_placeholders_change_nothing() -> None:
+    """Each placeholder is systemd's unset value; what create already sets is kept, and
+    version-gated properties stay out on an old systemd."""
+    got = dict((n, v) for n, _s, v in P.update_placeholders(
+        [("MemoryMax", "t", 1 << 20)], v2=True, version=NEW, default_tasks_max=4915))
+    assert got == {"MemoryMin": 0, "MemoryLow": 0, "MemoryHigh": P.UINT64_MAX,
+                   "MemorySwapMax": P.UINT64_MAX, "CPUWeight": P.UINT64_MAX,
+                   "IOWeight": P.UINT64_MAX, "CPUQuotaPerSecUSec": P.UINT64_MAX,
+                   "CPUQuotaPeriodUSec": P.UINT64_MAX, "AllowedCPUs": b"",
+                   "AllowedMemoryNodes": b"", "TasksMax": 4915}  # fmt: skip
+    old = names(P.update_placeholders([], v2=True, version=241, default_tasks_max=None))
+    assert "CPUQuotaPeriodUSec" not in old and "AllowedCPUs" not in old
+    assert "TasksMax" not in old
+    v1 = names(P.update_placeholders([], v2=False, version=NEW, default_tasks_max=None))
+    assert {"MemoryLimit", "CPUShares", "BlockIOWeight"} <= set(v1)
+    assert "MemoryMax" not in v1
