@@ -381,3 +381,24 @@ def test_clone3_refused_by_seccomp_falls_back(
         why = [line["msg"] for line in log_lines(pyoci.log) if "clone3" in line["msg"]]
         assert why and os.strerror(err) in why[0], why
     _start_and_wait(pyoci)
+
+
+@pytest.mark.parametrize(
+    ("namespaces", "euid", "expected"),
+    [
+        ({"pid": None, "cgroup": None}, 0, True),
+        ({"user": None}, 0, False),  # root in the container's user namespace
+        ({"user": "/proc/1/ns/user"}, 0, False),
+        ({"user": None}, 1000, True),  # rootless: its delegated cgroup is its user's
+        ({"cgroup": "/proc/1/ns/cgroup"}, 0, False),  # joined: the kernel checks against it
+    ],
+)
+def test_when_stage_1_spawns_into_the_cgroup(
+    monkeypatch: pytest.MonkeyPatch, namespaces: dict[str, str | None], euid: int, expected: bool
+) -> None:
+    import posix
+
+    from pyoci.ops import container
+
+    monkeypatch.setattr(posix, "geteuid", lambda: euid)
+    assert container._can_spawn_into_cgroup(namespaces) is expected
