@@ -332,7 +332,12 @@ def _create(
     if job.cgroup is not None and _can_spawn_into_cgroup(namespaces):
         _open_spawn_dir(job.cgroup, plan)
     parent_sock, child_sock = sync.SyncSocket.pair()
-    pid = posix.fork()
+    try:
+        pid = posix.fork()
+    except OSError:
+        if plan.cgroup_fd >= 0:
+            posix.close(plan.cgroup_fd)
+        raise
     if pid == 0:  # pragma: no cover - child
         # Stage 1 imports the init's modules (and the native layer) itself: the
         # runtime process never needs them, and does not carry them (peak RSS).
