@@ -29,7 +29,8 @@ set -eu
 cd "$(dirname "$0")/.."
 repo=$(pwd)
 venv=${PYOCI_VENV:-$repo/.venv}
-MODULES="tests/integration/test_cgroup_manager.py tests/integration/test_cgroups_cli.py"
+MODULES="tests/integration/test_cgroup_manager.py tests/integration/test_cgroups_cli.py
+    tests/integration/test_clone3.py"
 # Only in the pure v2 guest (most users' hosts), to keep the emulated run short:
 # the killed-create sweep (the v1 hierarchies are covered by this hybrid host).
 # And CRIU 3.17, which works on the guests' 6.1 kernel (not on 6.18 hosts).

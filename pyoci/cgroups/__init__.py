@@ -43,6 +43,12 @@ if TYPE_CHECKING:
             """Move ``pid`` (all its threads) into the container's cgroup.  (The
             systemd driver's create manager starts its scope with this first pid.)"""
 
+        def spawn_dir(self) -> str | None:
+            """The cgroup2 directory a new process can be born in (clone3
+            ``CLONE_INTO_CGROUP``) to be in the whole container cgroup, so that it
+            need not be moved with ``add_process``; None where that is not all
+            joining takes (v1 and hybrid hierarchies, the systemd driver)."""
+
         def update(self, resources: dict[str, Any]) -> list[str]:
             """Apply changed resources to a live container."""
 

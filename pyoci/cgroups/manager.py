@@ -406,6 +406,15 @@ class FsManager:
                     f"cannot add process {pid} to cgroup {directory}: {err.strerror}"
                 ) from err
 
+    def spawn_dir(self) -> str | None:
+        """The cgroup2 directory when it is the container's only one (pure v2;
+        a rootless container with only its delegated cgroup2 one): a process
+        born there (clone3 ``CLONE_INTO_CGROUP``) is in the container's cgroup
+        without a ``cgroup.procs`` write.  None when v1 hierarchies need one."""
+        if self.unified is not None and list(self.mounts) == [self.unified]:
+            return self.unified
+        return None
+
     def pids(self) -> list[int]:
         found: set[int] = set()
         for root in lean_os.walk_dirs(self._main()):

@@ -211,6 +211,13 @@ class SystemdManager:
         self._start(pid)
         self.pending = False
 
+    def spawn_dir(self) -> str | None:
+        """None: a scope cannot start empty (systemd refuses a scope without a
+        pid), so create starts it with stage 1's pid and systemd moves stage 1
+        there; the init stage 1 forks is born in it.  (Spawning the init into
+        the scope first would need its directory before systemd makes it.)"""
+        return None
+
     def _start(self, pid: int) -> None:
         from pyoci.cgroups.systemd_props import start_props
         from pyoci.dbus import DBusError, DBusTimeout

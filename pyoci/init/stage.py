@@ -3,9 +3,12 @@
 stage 1 (forked by the parent): imports what the init needs, joins namespaces
 given by path, unshares the user namespace and waits while the parent writes
 its id maps, unshares the other namespaces (cgroup comes later, from the
-init), waits until the parent has moved it into the container's cgroup, then
-forks the init (born in that cgroup and the new PID namespace), reports its
-pid and exits.
+init), then forks the init, born in the container's cgroup and the new PID
+namespace, reports its pid and exits.  The init is born in the cgroup one of
+two ways: on a pure cgroup v2 host stage 1 spawns it there with ``clone3``
+``CLONE_INTO_CGROUP`` (``pyoci.native.clone3``: no process is ever migrated,
+no RCU grace period is waited for); elsewhere, or when the kernel refuses
+that, the parent moves stage 1 into the cgroup and stage 1 forks.
 
 init: builds the rootfs, runs its hooks, applies the process settings, says
 READY and waits on exec.fifo for ``start``; then execve.
@@ -23,6 +26,7 @@ from pyoci.errors import PyociError, SetupError
 from pyoci.init import security
 from pyoci.init.mountplan import plan_mounts
 from pyoci.native import consts as c
+from pyoci.native.clone3 import clone3_fork
 from pyoci.process import running_in_user_namespace, sync
 
 TYPE_CHECKING = False
@@ -136,15 +140,30 @@ def stage1(plan: LaunchPlan, sock: SyncSocket, parent: int = 0) -> NoReturn:
             native.unshare(flags)
         if "time" in namespaces and namespaces["time"] is None:
             _write_time_offsets(plan)
-        # the init must be born in the container's cgroup
-        sock.expect(sync.CGROUP_DONE)
-        pid = os.fork()
+        pid = _spawn_init(plan, sock)
         if pid == 0:
             init_main(plan, sock, fifo_fd)
         sock.send(sync.INIT_PID, str(pid))
     except BaseException as exc:
         _report(sock, exc)
     os._exit(0)
+
+
+def _spawn_init(plan: LaunchPlan, sock: SyncSocket) -> int:
+    """Fork the init, born in the container's cgroup: spawned there directly
+    when the parent gave us the cgroup's directory (pure cgroup v2), else (or
+    if the kernel refuses: no clone3 or no CLONE_INTO_CGROUP, a seccomp
+    filter, no permission) forked once the parent has moved us there."""
+    fd, plan.cgroup_fd = plan.cgroup_fd, -1
+    if fd >= 0:
+        try:
+            return clone3_fork(fd, plan.cgroup_dir)
+        except OSError as exc:
+            sock.send(sync.JOIN_CGROUP, f"clone3 into {plan.cgroup_dir}: {exc.strerror}")
+        finally:
+            os.close(fd)  # in both: the init must not hold a host cgroup fd
+    sock.expect(sync.CGROUP_DONE)
+    return os.fork()
 
 
 def _become_root_in_userns() -> None:

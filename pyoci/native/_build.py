@@ -58,6 +58,7 @@ long pyoci_bpf(int cmd, void *attr, unsigned int size);
 long pyoci_fstatfs_type(int fd);
 long pyoci_set_mempolicy(int mode, const unsigned long *nodemask,
                          unsigned long maxnode);
+long pyoci_clone3_fork(int cgroup_fd);
 """
 
 SOURCE = r"""
@@ -282,6 +283,60 @@ static long pyoci_set_mempolicy(int mode, const unsigned long *nodemask,
                                 unsigned long maxnode)
 {
     return syscall(SYS_set_mempolicy, mode, nodemask, maxnode);
+}
+
+/* clone3(2) as a fork CPython knows about (see pyoci/native/clone3.py for
+   why this is safe).  cffi calls us without the GIL: take it back, since
+   PyOS_BeforeFork and PyOS_AfterFork_* run Python code (the at-fork hooks)
+   and PyOS_AfterFork_Child re-creates the GIL for the calling thread state
+   (as os.fork, which holds the GIL across fork()).  cgroup_fd >= 0: the child
+   is born in that cgroup2 directory (CLONE_INTO_CGROUP, Linux 5.7). */
+struct pyoci_clone_args {
+    uint64_t flags;
+    uint64_t pidfd;
+    uint64_t child_tid;
+    uint64_t parent_tid;
+    uint64_t exit_signal;
+    uint64_t stack;
+    uint64_t stack_size;
+    uint64_t tls;
+    uint64_t set_tid;
+    uint64_t set_tid_size;
+    uint64_t cgroup;
+};
+#ifndef SYS_clone3
+#define SYS_clone3 435
+#endif
+#define PYOCI_CLONE_INTO_CGROUP 0x200000000ULL
+#define PYOCI_CLONE_ARGS_SIZE_VER0 64
+#define PYOCI_CLONE_ARGS_SIZE_VER2 88
+
+static long pyoci_clone3_fork(int cgroup_fd)
+{
+    struct pyoci_clone_args args;
+    size_t size = PYOCI_CLONE_ARGS_SIZE_VER0;
+    PyGILState_STATE gil;
+    long pid;
+    int saved;
+
+    memset(&args, 0, sizeof(args));
+    args.exit_signal = SIGCHLD;
+    if (cgroup_fd >= 0) {
+        args.flags = PYOCI_CLONE_INTO_CGROUP;
+        args.cgroup = (uint64_t)cgroup_fd;
+        size = PYOCI_CLONE_ARGS_SIZE_VER2;
+    }
+    gil = PyGILState_Ensure();
+    PyOS_BeforeFork();
+    pid = syscall(SYS_clone3, &args, size);
+    saved = errno;
+    if (pid == 0)
+        PyOS_AfterFork_Child();
+    else
+        PyOS_AfterFork_Parent();
+    PyGILState_Release(gil);
+    errno = saved;
+    return pid;
 }
 
 static long pyoci_fstatfs_type(int fd)

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from pyoci.cgroups import CgroupManager
+    from pyoci.process.plan import LaunchPlan
 
 __all__ = [
     "RuntimeOptions",
@@ -328,8 +329,15 @@ def _create(
         plan.runtime_ns = runtime_namespaces()
     if cdir.lock_fd >= 0:
         plan.close_in_child.append(cdir.lock_fd)
+    if job.cgroup is not None and _can_spawn_into_cgroup(namespaces):
+        _open_spawn_dir(job.cgroup, plan)
     parent_sock, child_sock = sync.SyncSocket.pair()
-    pid = posix.fork()
+    try:
+        pid = posix.fork()
+    except OSError:
+        if plan.cgroup_fd >= 0:
+            posix.close(plan.cgroup_fd)
+        raise
     if pid == 0:  # pragma: no cover - child
         # Stage 1 imports the init's modules (and the native layer) itself: the
         # runtime process never needs them, and does not carry them (peak RSS).
@@ -347,13 +355,18 @@ def _create(
     child_sock.close()
     if console_fd >= 0:
         posix.close(console_fd)
+    spawns_into_cgroup = plan.cgroup_fd >= 0
+    if spawns_into_cgroup:
+        posix.close(plan.cgroup_fd)
     try:
-        # Stage 1 joins the cgroup now, and the init it forks inherits it.  The
+        # Without clone3 CLONE_INTO_CGROUP (stage 1 spawns the init into the
+        # cgroup itself: nothing to do here, unless it asks with JOIN_CGROUP),
+        # stage 1 joins the cgroup now, and the init it forks inherits it.  The
         # first migration into a v1 cgroup waits ~5-20 ms for an RCU grace
         # period: stage 1 meanwhile imports the init's modules and sets up its
         # namespaces, and waits for CGROUP_DONE only before forking the init.
         # (No thread: the runtime process stays single-threaded.)
-        if job.cgroup is not None:
+        if job.cgroup is not None and not spawns_into_cgroup:
             try:
                 job.cgroup.add_process(pid)
             except (OSError, PyociError):
@@ -365,12 +378,18 @@ def _create(
             if record["cgroup"].get("driver") == "systemd":
                 cdir.write(record)
         new_userns = "user" in namespaces and namespaces["user"] is None
-        if not new_userns:
+        if not new_userns and not spawns_into_cgroup:
             try:
                 parent_sock.send(sync.CGROUP_DONE)
             except (BrokenPipeError, ConnectionResetError):
                 pass  # stage 1 failed: its ERROR message is what _drive_children reads
-        _drive_children(job, parent_sock, config, record, cgroup_pending=new_userns)
+        _drive_children(
+            job,
+            parent_sock,
+            config,
+            record,
+            cgroup_pending=new_userns and not spawns_into_cgroup,
+        )
     except sync.SyncError as exc:
         raise SetupError(str(exc)) from None
     finally:
@@ -383,6 +402,35 @@ def _create(
         _write_pid_file(pid_file, job.init_pid)
     cdir.unlock()
     return state_from_record(record, model.CREATED)
+
+
+def _can_spawn_into_cgroup(namespaces: dict[str, str | None]) -> bool:
+    """Can stage 1 spawn the init into the cgroup (clone3 CLONE_INTO_CGROUP)?
+    The kernel checks stage 1's credentials and cgroup namespace when it does,
+    as for a write to ``cgroup.procs``: root in a container's user namespace
+    cannot write the host root's cgroup files (a rootless runtime's delegated
+    cgroup is its user's, in the namespace too), and a joined cgroup
+    namespace must contain both the runtime's cgroup and the container's."""
+    if "user" in namespaces and posix.geteuid() == 0:
+        return False
+    return not namespaces.get("cgroup")
+
+
+def _open_spawn_dir(cgroup: CgroupManager, plan: LaunchPlan) -> None:
+    """Hand stage 1 the container's cgroup2 directory to spawn the init into,
+    when joining that one directory is all joining the cgroup takes (pure
+    cgroup v2, cgroupfs driver); else stage 1 is moved there as before."""
+    directory = cgroup.spawn_dir()
+    if directory is None:
+        return
+    try:
+        plan.cgroup_fd = posix.open(
+            directory, posix.O_PATH | posix.O_DIRECTORY | posix.O_CLOEXEC
+        )
+    except OSError as exc:
+        log.debug(f"cgroup {directory}: {exc.strerror}: stage 1 is moved into it instead")
+        return
+    plan.cgroup_dir = directory
 
 
 def _owned(cgroup_record: dict[str, Any]) -> set[str]:
@@ -413,6 +461,14 @@ def _drive_children(
             if cgroup_pending:
                 sock.send(sync.CGROUP_DONE)  # after MAPS_DONE: stage 1 reads in order
                 cgroup_pending = False
+        elif kind == sync.JOIN_CGROUP:
+            # clone3 into the cgroup was refused (an old kernel, a seccomp
+            # filter, no permission): stage 1 joins it and forks, as without
+            log.debug(f"{payload.decode(errors='replace')}: stage 1 is moved into the cgroup")
+            if job.cgroup is None:
+                raise SetupError("sync: JOIN_CGROUP without a cgroup")
+            job.cgroup.add_process(job.stage1_pid)
+            sock.send(sync.CGROUP_DONE)
         elif kind == sync.INIT_PID:
             job.init_pid = int(payload)
             job.init_pidfd = posix.pidfd_open(job.init_pid)

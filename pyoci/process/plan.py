@@ -12,6 +12,8 @@ class LaunchPlan:
 
     __slots__ = (
         "bundle",
+        "cgroup_dir",
+        "cgroup_fd",
         "close_in_child",
         "config",
         "console_socket_fd",
@@ -67,6 +69,11 @@ class LaunchPlan:
         self.mount_fds: dict[int, int] = {}
         # the runtime's own namespaces, {kind: (dev, ino)}: no sysctl is written there
         self.runtime_ns: dict[str, tuple[int, int]] = {}
+        # the container's cgroup2 directory (an O_PATH fd and its path) when
+        # stage 1 spawns the init into it (clone3 CLONE_INTO_CGROUP); -1: the
+        # parent moves stage 1 into the cgroup instead
+        self.cgroup_fd = -1
+        self.cgroup_dir = ""
 
     @property
     def linux(self) -> dict[str, Any]:

@@ -12,7 +12,13 @@ M     MAPS_DONE        P→S    maps written; S may setresuid(0) and go on
 C     CGROUP_DONE      P→S    S was moved into the container's cgroup (P
                               does it while S imports and unshares; the init
                               S forks is born there); sent after MAPS_DONE
-                              when there is a new user namespace
+                              when there is a new user namespace.  Not sent
+                              when S spawns I into the cgroup itself (clone3
+                              CLONE_INTO_CGROUP: LaunchPlan.cgroup_fd), unless
+                              S asks with J
+J     JOIN_CGROUP      S→P    S could not spawn I into the cgroup (clone3
+                              refused; payload: why): P moves S there as
+                              above and answers C; S then forks I
 P     INIT_PID         S→P    S forked I; payload: I's pid (host view);
                               P moves linux.netDevices into I's network
                               namespace, adds their addresses, sets them up
@@ -47,6 +53,7 @@ USERNS_READY = b"U"
 MAPS_DONE = b"M"
 INIT_PID = b"P"
 CGROUP_DONE = b"C"
+JOIN_CGROUP = b"J"
 STATE = b"S"
 HOOKS_REQUEST = b"H"
 HOOKS_DONE = b"K"
@@ -60,6 +67,7 @@ NAMES = {
     MAPS_DONE: "MAPS_DONE",
     INIT_PID: "INIT_PID",
     CGROUP_DONE: "CGROUP_DONE",
+    JOIN_CGROUP: "JOIN_CGROUP",
     STATE: "STATE",
     HOOKS_REQUEST: "HOOKS_REQUEST",
     HOOKS_DONE: "HOOKS_DONE",

@@ -545,3 +545,29 @@ def test_rootless_without_a_writable_cgroup() -> None:
         import shutil
 
         shutil.rmtree(top)
+
+
+# ---------------------------------------------------------------- spawn_dir (clone3)
+
+
+def test_spawn_dir_is_the_cgroup2_leaf_on_pure_v2(tmp_path: Path) -> None:
+    host, m = v2_manager(tmp_path)
+    assert m.spawn_dir() == f"{host.cgroup_root}/pod/ctr"
+    assert manager_from_record(m.record(), host.cgroup_root).spawn_dir() == m.spawn_dir()
+
+
+def test_no_spawn_dir_where_v1_hierarchies_need_a_write(tmp_path: Path) -> None:
+    _, hybrid = hybrid_manager(tmp_path / "h")
+    assert hybrid.unified is not None and hybrid.spawn_dir() is None
+    v1 = FakeHost(tmp_path / "v1", v1=HYBRID_V1)
+    m = manager_for_create("ctr", "/pod/ctr", cgroup_root=v1.cgroup_root, proc_root=v1.proc_root)
+    assert m is not None and m.spawn_dir() is None
+
+
+def test_spawn_dir_when_only_the_cgroup2_one_is_used(tmp_path: Path) -> None:
+    """A rootless container on a hybrid host whose one writable cgroup is cgroup2."""
+    host, m = hybrid_manager(tmp_path)
+    unified = f"{host.cgroup_root}/unified/pod/ctr"
+    m.mounts = {unified: f"{host.cgroup_root}/unified"}
+    m.v1 = {}
+    assert m.spawn_dir() == unified
