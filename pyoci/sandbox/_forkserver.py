@@ -78,6 +78,8 @@ def _warm() -> None:
     for name in (
         "pyoci.ops.container",
         "pyoci.ops.lifecycle",
+        "pyoci.ops.exec",
+        "pyoci.init.exec_stage",
         "pyoci.sandbox._shim",
         "pyoci.spec.load",
         "pyoci.spec.default",

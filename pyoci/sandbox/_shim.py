@@ -139,32 +139,49 @@ def _remove_bundle(bundle: str) -> None:
 
 def _serve(ctl: _socket.socket, opts: RuntimeOptions, container_id: str, init_pid: int) -> int:
     from pyoci.ops import lifecycle
+    from pyoci.util.fdpass import cmsg_space, unpack_fds
 
     pidfd = posix.pidfd_open(init_pid)
     poller = select.poll()
     poller.register(ctl.fileno(), select.POLLIN)
     poller.register(pidfd, select.POLLIN)
+    execs: dict[int, int] = {}  # pidfd -> pid of the processes exec'd on request
+    reaped: dict[int, int] = {}  # pid -> wait status, of those not reported yet
     while True:
         try:
             events = poller.poll()
         except InterruptedError:
             continue
         for fd, _ev in events:
-            if fd == pidfd:
-                status = _reap(init_pid)
-                if status is None:
-                    continue
-                poller.unregister(pidfd)
-                posix.close(pidfd)
-                pidfd = -1
-                stats = cgroup_stats(opts, container_id)
-                _send(ctl, {"exited": status, "stats": stats})
+            if fd == pidfd or fd in execs:
+                _reap(reaped)
+                if fd in execs and execs[fd] in reaped:
+                    pid = execs.pop(fd)
+                    poller.unregister(fd)
+                    posix.close(fd)
+                    _send(ctl, {"exec_exited": pid, "status": reaped.pop(pid)})
+                if fd == pidfd and init_pid in reaped:
+                    poller.unregister(pidfd)
+                    posix.close(pidfd)
+                    pidfd = -1
+                    stats = cgroup_stats(opts, container_id)
+                    _send(ctl, {"exited": reaped.pop(init_pid), "stats": stats})
+                for other in [p for p in reaped if p != init_pid and p not in execs.values()]:
+                    del reaped[other]  # an orphan that was not ours to report
                 continue
+            if fd != ctl.fileno():
+                continue  # an exec'd process's pidfd already handled in this round
+            fds: list[int] = []
             try:
-                data = ctl.recv(65536)
+                data, anc, _flags, _addr = ctl.recvmsg(65536, cmsg_space(3))
+                for level, kind, payload in anc:
+                    if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
+                        fds += unpack_fds(payload)
             except OSError:
                 data = b""
             if not data:  # the embedder is gone: nothing may outlive it
+                for f in fds:
+                    posix.close(f)
                 try:
                     lifecycle.delete(opts, container_id, force=True)
                 except PyociError:
@@ -172,31 +189,109 @@ def _serve(ctl: _socket.socket, opts: RuntimeOptions, container_id: str, init_pi
                 return EMBEDDER_GONE
             msg = jsonio.loads(data)
             op = msg.get("op")
+            reply: dict[str, Any] = {"ok": True}
             try:
                 if op == "start":
                     lifecycle.start(opts, container_id)
                 elif op == "delete":
                     lifecycle.delete(opts, container_id, force=bool(msg.get("force")))
+                elif op == "exec":
+                    pid = _exec(opts, container_id, msg, fds)
+                    efd = posix.pidfd_open(pid)
+                    execs[efd] = pid
+                    poller.register(efd, select.POLLIN)
+                    reply = {"exec_started": pid}
+                elif op == "exec_kill":
+                    pid = int(msg["pid"])
+                    if pid in execs.values():  # not reaped yet: the pid is still its
+                        _kill_tree(pid)
                 else:
                     raise PyociError(f"shim: unknown request {op!r}")
             except (OSError, PyociError) as exc:
                 _send(ctl, _error(exc))
                 continue
-            _send(ctl, {"ok": True})
+            finally:
+                for f in fds:
+                    posix.close(f)
+            _send(ctl, reply)
             if op == "delete":
                 return 0
 
 
-def _reap(init_pid: int) -> int | None:
-    """Reap every child that exited (orphans re-parented to us too); the
-    init's wait status once it is among them."""
-    found = None
+def _exec(opts: RuntimeOptions, container_id: str, msg: dict[str, Any], fds: list[int]) -> int:
+    """Start ``msg["args"]`` in the container with the embedder's stdio ``fds``."""
+    from pyoci.ops import lifecycle
+    from pyoci.ops.exec import process_from_args, spawn
+
+    if len(fds) != 3:
+        raise PyociError("shim: exec without its three stdio fds")
+    _cdir, record, _status = lifecycle.load(opts, container_id)
+    process = process_from_args(
+        record.get("config") or {}, list(msg["args"]), cwd=msg.get("cwd"),
+        env=msg.get("env"), user=msg.get("user"),
+    )
+    for target, fd in enumerate(fds):
+        posix.dup2(fd, target)
+    try:
+        return spawn(opts, container_id, process)
+    finally:
+        null = posix.open("/dev/null", posix.O_RDWR)
+        for target in (0, 1, 2):
+            posix.dup2(null, target)
+        posix.close(null)
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        tasks = posix.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return []
+    found: list[int] = []
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children", "rb") as f:
+                found += [int(p) for p in f.read().split()]
+        except OSError:
+            pass
+    return found
+
+
+def _kill_tree(pid: int) -> None:
+    """SIGKILL ``pid`` and every process descended from it (stopped first, so
+    that none forks or escapes while the tree is walked), and nothing else."""
+    stopped: list[int] = []
+    seen: set[int] = set()
+    for _ in range(100):
+        todo, fresh = [pid], []
+        while todo:
+            p = todo.pop()
+            if p not in seen:
+                fresh.append(p)
+            todo += _children(p)
+        if not fresh:
+            break
+        for p in fresh:
+            seen.add(p)
+            try:
+                posix.kill(p, 19)  # SIGSTOP
+                stopped.append(p)
+            except ProcessLookupError:
+                pass
+    for p in stopped:
+        try:
+            posix.kill(p, 9)
+        except ProcessLookupError:
+            pass
+
+
+def _reap(reaped: dict[int, int]) -> None:
+    """Reap every child that exited (orphans re-parented to us too) and keep
+    their wait statuses."""
     while True:
         try:
             got, status = posix.waitpid(-1, posix.WNOHANG)
         except ChildProcessError:
-            return found
+            return
         if got == 0:
-            return found
-        if got == init_pid:
-            found = status
+            return
+        reaped[got] = status

@@ -54,7 +54,6 @@ def _interpreter(entry: str) -> list[str]:
 
 
 SHIM = "from pyoci.sandbox._shim import main;sys.exit(main(sys.argv[1:]))"
-CLI = "from pyoci.cli import exit_now, main;exit_now(main(sys.argv[1:]))"
 
 
 def _decode(data: bytes | None, encoding: str | None, errors: str | None) -> Any:
@@ -62,6 +61,25 @@ def _decode(data: bytes | None, encoding: str | None, errors: str | None) -> Any
         return None
     text = data.decode(encoding or "utf-8", errors or "strict")
     return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def stdio_args(
+    input: bytes | str | None,
+    stdin: StdioArg,
+    stdout: StdioArg,
+    stderr: StdioArg,
+    capture_output: bool,
+) -> tuple[StdioArg, StdioArg, StdioArg]:
+    """``input`` and ``capture_output`` as ``subprocess.run`` turns them into stdio."""
+    if input is not None:
+        if stdin is not None:
+            raise ValueError("stdin and input arguments may not both be used.")
+        stdin = PIPE
+    if capture_output:
+        if stdout is not None or stderr is not None:
+            raise ValueError("stdout and stderr arguments may not be used with capture_output.")
+        stdout = stderr = PIPE
+    return stdin, stdout, stderr
 
 
 class _Streams:
@@ -302,6 +320,7 @@ class Container:
         self.created_at = time.monotonic()
         self._lock = threading.RLock()
         self._pump: _Pump | None = None
+        self._exec_status: dict[int, int] = {}  # pid -> wait status of exec'd processes
         #: bytes kept of each of stdout and stderr by ``communicate``; past it
         #: the container is killed and ``truncated`` set (None: no cap)
         self.max_output: int | None = None
@@ -406,6 +425,8 @@ class Container:
             for fd in fds:
                 os.set_inheritable(fd, False)
             msg["_fds"] = fds
+        if "exec_exited" in msg:
+            self._exec_status[int(msg["exec_exited"])] = int(msg["status"])
         if "exited" in msg:
             self.exit_stats = msg.get("stats") or {}
             self.returncode = os.waitstatus_to_exitcode(int(msg["exited"]))
@@ -419,14 +440,22 @@ class Container:
                 raise TimeoutExpired(self.args, timeout)
         return self._read_message()
 
-    def _request(self, op: str, **fields: Any) -> None:
+    def _request(self, op: str, fds: Sequence[int] = (), **fields: Any) -> dict[str, Any]:
+        """Send a request (with ``fds`` by SCM_RIGHTS) and return its answer."""
         from pyoci.util import jsonio
 
         with self._lock:
             if self._deleted:
                 raise ContainerNotFound(self.id)
+            data = jsonio.dumps({"op": op, **fields}).encode()
             try:
-                self._ctl.send(jsonio.dumps({"op": op, **fields}).encode())
+                if fds:
+                    from pyoci.util.fdpass import pack_fds
+
+                    rights = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, pack_fds(list(fds)))]
+                    self._ctl.sendmsg([data], rights)
+                else:
+                    self._ctl.send(data)
             except OSError as exc:
                 gone = f"container {self.id}: its shim is gone ({exc.strerror})"
                 raise SetupError(gone) from None
@@ -434,8 +463,8 @@ class Container:
                 msg = self._recv(None)
                 if "error" in msg:
                     raise error_from(msg)
-                if msg.get("ok"):
-                    return
+                if msg.get("ok") or "exec_started" in msg:
+                    return msg
 
     # ------------------------------------------------------------ lifecycle
 
@@ -665,32 +694,79 @@ class Container:
         encoding: str | None = None,
         errors: str | None = None,
     ) -> Completed:
-        """Run another process in the running container (``pyoci exec`` in a
-        process of its own); a process killed by signal N returns ``128+N``."""
-        argv = [*_interpreter(CLI), "--root", self.root, "exec"]
-        for key, value in (env or {}).items():
-            argv += ["--env", f"{key}={value}"]
+        """Run another process in the container and wait for it, as
+        ``subprocess.run`` (stdio, ``input``, ``capture_output``, ``text``,
+        ``check``).  The shim starts it (the embedder is not forked) and
+        reports its wait status: a process killed by signal N returns ``-N``.
+
+        ``timeout``: the process and every process it started are killed (the
+        rest of the container keeps running), then :class:`TimeoutExpired` is
+        raised with the output so far and ``result`` (``timed_out``, ``-9``).
+        Calls on one container are serialized (as its other requests)."""
+        stdin, stdout, stderr = stdio_args(input, stdin, stdout, stderr, capture_output)
+        text_mode = bool(text or encoding or errors)
+        if isinstance(input, str):
+            input = input.encode(encoding or "utf-8", errors or "strict")
+        fields: dict[str, Any] = {"args": list(args)}
+        if env:
+            fields["env"] = [f"{k}={v}" for k, v in env.items()]
         if cwd:
-            argv += ["--cwd", cwd]
+            fields["cwd"] = cwd
         if user is not None:
             from pyoci.sandbox.config import parse_user
 
             ids = parse_user(user)
-            argv += ["--user", f"{ids['uid']}:{ids['gid']}"]
-        argv += [self.id, *args]
+            fields["user"] = f"{ids['uid']}:{ids['gid']}"
         started = time.monotonic()
-        try:
-            done = subprocess.run(
-                argv, input=input, stdin=stdin, stdout=stdout, stderr=stderr,
-                capture_output=capture_output, timeout=timeout,
-                text=text, encoding=encoding, errors=errors,
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise TimeoutExpired(list(args), timeout or 0.0, exc.output, exc.stderr) from None
+        deadline = None if timeout is None else started + timeout
+        streams = _Streams()
+        timed_out = False
+        with self._lock:
+            child, to_close = streams.resolve(stdin, stdout, stderr)
+            try:
+                try:
+                    reply = self._request("exec", fds=child, **fields)
+                finally:
+                    for fd in to_close:
+                        os.close(fd)
+                pid = int(reply["exec_started"])
+                pump = _Pump(streams, input)
+                while not (pump.done and pid in self._exec_status):
+                    rlist: list[Any] = list(pump.open_readers)
+                    if pid not in self._exec_status:
+                        rlist.append(self._ctl)
+                    wlist = [pump.writing] if pump.writing is not None else []
+                    remaining = None
+                    if deadline is not None and not timed_out:
+                        remaining = max(0.0, deadline - time.monotonic())
+                    r, w, _x = select.select(rlist, wlist, [], remaining)
+                    if not r and not w:
+                        timed_out = True
+                        self._request("exec_kill", pid=pid)
+                        if pump.writing is not None:
+                            pump.writing = None
+                            assert streams.stdin is not None
+                            streams.stdin.close()
+                        continue
+                    if w:
+                        pump.on_write()
+                    for item in r:
+                        if item is self._ctl:
+                            self._read_message()
+                        else:
+                            pump.on_read(item)
+                status = self._exec_status.pop(pid)
+            finally:
+                streams.close()
+        out, err = pump.output("stdout"), pump.output("stderr")
+        if text_mode:
+            out, err = _decode(out, encoding, errors), _decode(err, encoding, errors)
         result = Completed(
-            list(args), done.returncode, done.stdout, done.stderr,
-            id=self.id, duration=time.monotonic() - started,
+            list(args), os.waitstatus_to_exitcode(status), out, err, id=self.id,
+            timed_out=timed_out, duration=time.monotonic() - started,
         )
+        if timed_out:
+            raise TimeoutExpired(result.args, timeout or 0.0, out, err, result)
         if check:
             result.check_returncode()
         return result

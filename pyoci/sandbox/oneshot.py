@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pyoci.sandbox.config import Config, Mount
-from pyoci.sandbox.container import PIPE, Container, StdioArg
+from pyoci.sandbox.container import Container, StdioArg, stdio_args
 from pyoci.sandbox.results import CalledProcessError, Completed, TimeoutExpired
 
 
@@ -45,24 +45,6 @@ def make_config(
     for m in mounts:
         cfg.mount(m)
     return cfg
-
-
-def _stdio(
-    input: bytes | str | None,
-    stdin: StdioArg,
-    stdout: StdioArg,
-    stderr: StdioArg,
-    capture_output: bool,
-) -> tuple[StdioArg, StdioArg, StdioArg]:
-    if input is not None:
-        if stdin is not None:
-            raise ValueError("stdin and input arguments may not both be used.")
-        stdin = PIPE
-    if capture_output:
-        if stdout is not None or stderr is not None:
-            raise ValueError("stdout and stderr arguments may not be used with capture_output.")
-        stdout = stderr = PIPE
-    return stdin, stdout, stderr
 
 
 def run(
@@ -109,7 +91,7 @@ def run(
         args, rootfs, config, env=env, cwd=cwd, user=user, memory=memory, pids=pids,
         cpus=cpus, network=network, readonly=readonly, mounts=mounts,
     )
-    stdin, stdout, stderr = _stdio(input, stdin, stdout, stderr, capture_output)
+    stdin, stdout, stderr = stdio_args(input, stdin, stdout, stderr, capture_output)
     with Container(
         cfg, stdin=stdin, stdout=stdout, stderr=stderr, text=text, encoding=encoding,
         errors=errors, root=root,
@@ -156,7 +138,7 @@ async def run_async(
     import asyncio
 
     cfg = make_config(args, rootfs, config, **limits)
-    stdin, stdout, stderr = _stdio(input, stdin, stdout, stderr, capture_output)
+    stdin, stdout, stderr = stdio_args(input, stdin, stdout, stderr, capture_output)
     c = await Container.create_async(
         cfg, stdin=stdin, stdout=stdout, stderr=stderr, text=text, encoding=encoding,
         errors=errors, root=root,

@@ -131,13 +131,15 @@ def test_run_check_raises_called_process_error(run: Any) -> None:
 def test_run_timeout_kills_whole_container(run: Any, sroot: str) -> None:
     started = time.monotonic()
     with pytest.raises(pyoci.TimeoutExpired) as info:
-        run(sh("echo before; sleep 300 & exec sleep 300"), capture_output=True, timeout=1)
+        run(sh("echo before; sleep 3011 & exec sleep 3012"), capture_output=True, timeout=1)
     assert time.monotonic() - started < 10
     exc = info.value
     assert isinstance(exc, subprocess.TimeoutExpired)
     assert exc.stdout == b"before\n"
     assert exc.result is not None and exc.result.timed_out and exc.result.returncode == -9
-    assert not pids_with_cmdline("sleep 300")  # the grandchild too (sroot checks the rest)
+    # (a command line's words are NUL-separated)
+    assert not pids_with_cmdline("sleep\x003011"), "the grandchild is killed too"
+    assert not pids_with_cmdline("sleep\x003012")  # (sroot checks the rest)
 
 
 def test_missing_program_is_file_not_found(run: Any) -> None:
@@ -218,6 +220,61 @@ def test_container_handle_verbs(cfg: Any, sroot: str) -> None:
         c.delete()
         assert c.state == "deleted"
     assert not os.path.exists(c._bundle.path)
+
+
+def test_exec_reports_a_signal_death_as_a_negative_returncode(cfg: Any, sroot: str) -> None:
+    with Container(cfg(["sleep", "300"]), root=sroot) as c:
+        c.start()
+        r = c.exec(sh("echo hi; kill -9 $$"), capture_output=True)
+        assert (r.returncode, r.signal, r.stdout) == (-9, 9, b"hi\n")
+        r = c.exec(sh("exit 137"))
+        assert (r.returncode, r.signal) == (137, None)
+        with pytest.raises(pyoci.CalledProcessError, match="SIGTERM") as info:
+            c.exec(sh("kill -TERM $$"), check=True)
+        assert info.value.returncode == -signal.SIGTERM
+        with pytest.raises(FileNotFoundError):
+            c.exec(["/no/such/program"])
+        assert c.poll() is None
+
+
+def test_exec_timeout_kills_the_process_and_its_children_only(cfg: Any, sroot: str) -> None:
+    with Container(cfg(["sleep", "300"]), root=sroot) as c:
+        c.start()
+        started = time.monotonic()
+        with pytest.raises(pyoci.TimeoutExpired) as info:
+            c.exec(sh("echo before; sleep 3021 & setsid sleep 3022 & exec sleep 3023"),
+                   capture_output=True, timeout=0.5)
+        assert time.monotonic() - started < 10
+        exc = info.value
+        assert isinstance(exc, subprocess.TimeoutExpired) and exc.stdout == b"before\n"
+        assert exc.result is not None and exc.result.timed_out and exc.result.returncode == -9
+        for n in (3021, 3022, 3023):
+            assert not pids_with_cmdline(f"sleep\x00{n}"), f"sleep {n} left"
+        # the container itself keeps running
+        assert c.poll() is None and c.state == "running"
+        assert c.exec(["true"]).returncode == 0
+        assert c.processes() == [c.pid]
+
+
+def test_exec_stdio_like_subprocess(cfg: Any, sroot: str, tmp_path: Path) -> None:
+    with Container(cfg(["sleep", "300"]), root=sroot) as c:
+        c.start()
+        with open(tmp_path / "out", "wb") as f:
+            assert c.exec(sh("echo a; echo b >&2"), stdout=f, stderr=subprocess.STDOUT,
+                          stdin=subprocess.DEVNULL).returncode == 0
+        assert (tmp_path / "out").read_bytes() == b"a\nb\n"
+        fd = os.open(tmp_path / "out", os.O_RDONLY)
+        try:
+            r = c.exec(["cat"], stdin=fd, capture_output=True, text=True)
+        finally:
+            os.close(fd)
+        assert r.stdout == "a\nb\n"
+        r = c.exec(sh("cat; head -c 5000000 /dev/zero >&2"), input=b"x" * 2_000_000,
+                   capture_output=True, timeout=120)
+        assert len(r.stdout) == 2_000_000 and len(r.stderr) == 5_000_000
+        r = c.exec(sh('echo "$FOO $(pwd) $(id -u)"'), env={"FOO": "bar"}, cwd="/tmp",
+                   user=1000, capture_output=True, text=True)
+        assert r.stdout == "bar /tmp 1000\n"
 
 
 @pytest.mark.parametrize("exc_type", [RuntimeError, KeyboardInterrupt])
