@@ -298,6 +298,7 @@ class Container:
         id: str | None = None,
         systemd_cgroup: bool = False,
         _wait: bool = True,
+        _run: bool = False,
     ) -> None:
         from pyoci.ops.lifecycle import RuntimeOptions
 
@@ -338,6 +339,9 @@ class Container:
         # b: the bundle is pyoci's, the shim removes it if the embedder vanishes
         flags = "xb" + ("t" if tty else "") + ("r" if config.rootless else "")
         flags += "s" if systemd_cgroup else ""
+        # run(): the shim starts the container at once and deletes it when it exits
+        flags += "ad" if _run else ""
+        self._shim_deleted = False  # (so the embedder only tidies up its side)
         self._streams = _Streams()
         try:
             child, to_close = self._streams.resolve(stdin, stdout, stderr)
@@ -427,6 +431,8 @@ class Container:
             msg["_fds"] = fds
         if "exec_exited" in msg:
             self._exec_status[int(msg["exec_exited"])] = int(msg["status"])
+        if msg.get("deleted"):
+            self._shim_deleted = True
         if "exited" in msg:
             self.exit_stats = msg.get("stats") or {}
             self.returncode = os.waitstatus_to_exitcode(int(msg["exited"]))
@@ -553,8 +559,8 @@ class Container:
 
         try:
             lifecycle.kill(self._opts, self.id, int(sig))
-        except ContainerNotRunning:
-            pass
+        except (ContainerNotRunning, ContainerNotFound):
+            pass  # it has exited (and run()'s shim may have deleted it): as Popen
 
     def terminate(self) -> None:
         self.send_signal(15)
@@ -566,7 +572,7 @@ class Container:
 
         try:
             lifecycle.kill(self._opts, self.id, int(sig), all_processes=True)
-        except ContainerNotRunning:
+        except (ContainerNotRunning, ContainerNotFound):
             pass
 
     def delete(self, force: bool = False) -> None:
@@ -575,7 +581,8 @@ class Container:
         with self._lock:
             if self._deleted:
                 return
-            self._request("delete", force=force)
+            if not self._shim_deleted:
+                self._request("delete", force=force)
             self._finish_delete()
 
     def _finish_delete(self) -> None:
@@ -625,7 +632,7 @@ class Container:
     @property
     def state(self) -> str:
         """``created``, ``running``, ``paused``, ``stopped``, or ``deleted``."""
-        if self._deleted:
+        if self._deleted or self._shim_deleted:
             return "deleted"
         from pyoci.ops import lifecycle
 
@@ -776,7 +783,7 @@ class Container:
     @classmethod
     async def create_async(cls, config: Config, **kw: Any) -> Container:
         """The constructor without blocking the event loop while the shim sets up."""
-        self = cls(config, _wait=False, **kw)
+        self = cls(config, _wait=False, **kw)  # (_run passes through kw)
         try:
             await self._readable()
             self._created(self._read_message())
@@ -871,7 +878,8 @@ class Container:
         """``delete()`` without blocking the event loop."""
         if self._deleted:
             return
-        await self._request_async("delete", force=force)
+        if not self._shim_deleted:
+            await self._request_async("delete", force=force)
         self._finish_delete()
 
     async def __aenter__(self) -> Container:

@@ -94,10 +94,9 @@ def run(
     stdin, stdout, stderr = stdio_args(input, stdin, stdout, stderr, capture_output)
     with Container(
         cfg, stdin=stdin, stdout=stdout, stderr=stderr, text=text, encoding=encoding,
-        errors=errors, root=root,
+        errors=errors, root=root, _run=True,
     ) as c:
         c.max_output = max_output
-        c.start()
         try:
             out, err = c.communicate(input, timeout)
         except TimeoutExpired:
@@ -141,11 +140,10 @@ async def run_async(
     stdin, stdout, stderr = stdio_args(input, stdin, stdout, stderr, capture_output)
     c = await Container.create_async(
         cfg, stdin=stdin, stdout=stdout, stderr=stderr, text=text, encoding=encoding,
-        errors=errors, root=root,
+        errors=errors, root=root, _run=True,
     )
     async with c:
         c.max_output = max_output
-        await c.start_async()
         try:
             out, err = await asyncio.wait_for(c.communicate_async(input), timeout)
         except TimeoutError:
