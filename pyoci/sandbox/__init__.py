@@ -40,8 +40,8 @@ runs Python in a child forked from the embedder:
 to delete it as soon as its init has exited, reporting the exit status with
 the accounting only then (two round trips fewer than create/start/delete);
 the accounting reads only the five cgroup files it reports.  The fork server
-``gc.freeze()``\ s what it imported (a collection in a forked child would
-touch every object).
+freezes (``gc.freeze()``) what it imported: a collection in a forked child
+would touch every object.
 
 Cost, measured with ``bench/embed.py -n 30 --rounds 5`` on the 2-core dev VM
 (2026-12-07, shared with other jobs: single figures swing by 2x, the ratios

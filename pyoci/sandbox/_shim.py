@@ -326,13 +326,33 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def _session(sid: int) -> list[int]:
+    """The processes of the session ``sid`` (as the host sees them)."""
+    found: list[int] = []
+    for entry in posix.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                data = f.read()
+        except OSError:
+            continue
+        fields = data[data.rfind(b")") + 2 :].split()
+        if len(fields) > 3 and fields[3] == b"%d" % sid:
+            found.append(int(entry))
+    return found
+
+
 def _kill_tree(pid: int) -> None:
-    """SIGKILL ``pid`` and every process descended from it (stopped first, so
-    that none forks or escapes while the tree is walked), and nothing else."""
+    """SIGKILL ``pid`` and every process descended from it or left in its
+    session (an exec'd process leads a session of its own: a child that
+    double-forked away is re-parented to the container's init but stays in
+    it), stopped first so that none forks or escapes while they are walked;
+    nothing else."""
     stopped: list[int] = []
     seen: set[int] = set()
     for _ in range(100):
-        todo, fresh = [pid], []
+        todo, fresh = [pid, *_session(pid)], []
         while todo:
             p = todo.pop()
             if p not in seen:

@@ -739,6 +739,12 @@ class Container:
                 pid = int(reply["exec_started"])
                 pump = _Pump(streams, input)
                 while not (pump.done and pid in self._exec_status):
+                    if timed_out and pid in self._exec_status:
+                        # killed: what is in the pipes, not an EOF that a
+                        # process it started elsewhere may hold back (as
+                        # subprocess.run does not wait for it either)
+                        _drain(pump)
+                        break
                     rlist: list[Any] = list(pump.open_readers)
                     if pid not in self._exec_status:
                         rlist.append(self._ctl)
@@ -907,6 +913,16 @@ class Container:
             oom_killed=s.oom_kills > 0, memory_peak=s.memory_peak, cpu_time=s.cpu_time,
             duration=time.monotonic() - self.created_at,
         )
+
+
+def _drain(pump: _Pump) -> None:
+    """Read what the pipes hold now, without waiting for their end."""
+    for fd in list(pump.open_readers):
+        while fd in pump.open_readers and select.select([fd], [], [], 0)[0]:
+            before = sum(len(c) for c in pump.chunks[fd])
+            pump.on_read(fd)
+            if sum(len(c) for c in pump.chunks[fd]) == before and fd in pump.open_readers:
+                break
 
 
 def _settle(fut: Any, kind: str, what: Any) -> None:

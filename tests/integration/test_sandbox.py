@@ -250,6 +250,14 @@ def test_exec_timeout_kills_the_process_and_its_children_only(cfg: Any, sroot: s
         assert exc.result is not None and exc.result.timed_out and exc.result.returncode == -9
         for n in (3021, 3022, 3023):
             assert not pids_with_cmdline(f"sleep\x00{n}"), f"sleep {n} left"
+        # a child that double-forked away (re-parented to the container's
+        # init, holding the pipe): killed too (it stayed in the session), and
+        # the timeout is not held back by the pipe
+        started = time.monotonic()
+        with pytest.raises(pyoci.TimeoutExpired):
+            c.exec(sh("(sleep 3024 &); exec sleep 3025"), capture_output=True, timeout=0.5)
+        assert time.monotonic() - started < 10
+        assert not pids_with_cmdline("sleep\x003024") and not pids_with_cmdline("sleep\x003025")
         # the container itself keeps running
         assert c.poll() is None and c.state == "running"
         assert c.exec(["true"]).returncode == 0
