@@ -49,16 +49,16 @@ are of medians measured in the same run; busybox ``true``):
 
 * ``Container.exec(["true"])``: 20 ms (69 ms before, when it ran the ``pyoci
   exec`` CLI in an interpreter of its own).
-* ``pyoci.run()``: 0.63-0.87x ``runc run`` (28-58 ms against 45-70 ms; it was
-  0.85-1.02x in the same conditions before the changes above), 1.6-2.2x
-  ``crun run``.  Target 0.5x: not met.
-* 8 in flight through asyncio: 1.15-1.6x runc's throughput, 0.45-0.7x crun's.
-  Target 2x: not met.
+* ``pyoci.run()``: 0.75x ``runc run`` (26.0 ms against 34.9; 0.63-0.87x
+  over runs; it was 0.85-1.02x in the same conditions before the changes
+  above), 2.25x ``crun run`` (11.6 ms).  Target 0.5x: not met.
+* 8 in flight through asyncio: 1.24x runc's throughput (59.7 against 48.1
+  containers/s; 1.15-1.6x over runs), 0.43x crun's.  Target 2x: not met.
 
 What bounds it (measured):
 
 * CPU per container (user + system of every process it takes, from
-  ``RUSAGE_CHILDREN``): pyoci 22-26 ms, runc 26-29 ms, crun 9-11 ms.  On 2
+  ``RUSAGE_CHILDREN``): pyoci 20-26 ms, runc 22-29 ms, crun 8-11 ms.  On 2
   cores that caps throughput near 2000/24 ~ 80 containers/s against runc's
   ~70: a 2x throughput over runc needs half of pyoci's CPU per container.
   Two thirds of it is kernel time: the shim, stage 1 and the init are three
@@ -76,9 +76,10 @@ What bounds it (measured):
 
 So 0.5x runc would need the grace period off the critical path (a container
 made ahead of the call: a pool keyed by config) and a leaner init; neither
-is in the embedding layer.  The fork server + shim add ~2-3 ms to the
-in-process ``Runtime`` lifecycle (which forks the caller).  The same path is
-used whatever the thread count.
+is in the embedding layer.  The fork server and the shim cost nothing
+measurable over the in-process ``Runtime`` lifecycle, which forks the caller
+(26.0 against 26.1 ms; 2-8 ms more before ``run()`` saved its round trips).
+The same path is used whatever the thread count.
 """
 
 from __future__ import annotations
