@@ -319,7 +319,17 @@ class Container:
         self.stderr: IO[Any] | None = None
         self.exit_stats: dict[str, Any] = {}
         self.created_at = time.monotonic()
-        self._lock = threading.RLock()
+        # Any thread may call any method.  One at a time reads the control
+        # socket (``_reading``) and files what it got (exit statuses, answers by
+        # request number) under ``_cond``; the others wait on ``_cond``.
+        self._cond = threading.Condition(threading.Lock())
+        self._reading = False
+        self._sent = 0  # requests sent
+        self._answered = 0  # answers received (the shim answers in order)
+        self._answers: dict[int, dict[str, Any]] = {}
+        self._shim_gone = False  # its end of the control socket is closed
+        self._deleting = False  # a delete was asked for
+        self._io_lock = threading.Lock()  # communicate(): one pump at a time
         self._pump: _Pump | None = None
         self._exec_status: dict[int, int] = {}  # pid -> wait status of exec'd processes
         #: bytes kept of each of stdout and stderr by ``communicate``; past it
@@ -360,7 +370,7 @@ class Container:
         self._wrap_streams()
         if _wait:
             try:
-                self._created(self._recv(None))
+                self._created(self._recv_raw())
             except BaseException:
                 self._abandon()
                 raise
@@ -413,7 +423,9 @@ class Container:
         self._close_streams()
         self._bundle.remove()
 
-    def _read_message(self) -> dict[str, Any]:
+    def _recv_raw(self) -> dict[str, Any]:
+        """Read one message (blocking); ``{"eof": True}`` once the shim closed
+        its end after a delete, SetupError if it vanished otherwise."""
         from pyoci.util import jsonio
         from pyoci.util.fdpass import cmsg_space, unpack_fds
 
@@ -423,12 +435,21 @@ class Container:
             if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
                 fds += unpack_fds(payload)
         if not data:
-            raise SetupError(f"container {self.id}: its shim exited unexpectedly")
+            # (filed as gone: after a delete that is expected, else each waiter
+            # says the shim vanished)
+            return {"eof": True}
         msg: dict[str, Any] = jsonio.loads(data)
         if fds:
             for fd in fds:
                 os.set_inheritable(fd, False)
             msg["_fds"] = fds
+        return msg
+
+    def _apply(self, msg: dict[str, Any]) -> None:
+        """File a message (``_cond`` held, or from the event loop's thread)."""
+        if msg.get("eof"):
+            self._shim_gone = True
+            return
         if "exec_exited" in msg:
             self._exec_status[int(msg["exec_exited"])] = int(msg["status"])
         if msg.get("deleted"):
@@ -436,41 +457,121 @@ class Container:
         if "exited" in msg:
             self.exit_stats = msg.get("stats") or {}
             self.returncode = os.waitstatus_to_exitcode(int(msg["exited"]))
+        if "ok" in msg or "error" in msg or "exec_started" in msg:
+            self._answers[self._answered] = msg
+            self._answered += 1
+
+    def _read_message(self) -> dict[str, Any]:
+        """Read and file one message (the asyncio methods: one thread)."""
+        msg = self._recv_raw()
+        self._apply(msg)
         return msg
 
-    def _recv(self, timeout: float | None) -> dict[str, Any]:
-        """The next message; None timeout waits forever."""
-        if timeout is not None:
-            ready = select.select([self._ctl], [], [], max(0.0, timeout))[0]
-            if not ready:
-                raise TimeoutExpired(self.args, timeout)
-        return self._read_message()
+    def _progress(self, timeout: float | None) -> bool:
+        """With ``_cond`` held: read and file one message within ``timeout``
+        (None: no limit), or, while another thread reads, wait for it to file
+        one.  False when nothing came (or the shim is gone)."""
+        if self._shim_gone:
+            return False
+        if self._reading:
+            return self._cond.wait(timeout)
+        self._reading = True
+        msg = None
+        self._cond.release()
+        try:
+            if timeout is None or select.select([self._ctl], [], [], max(0.0, timeout))[0]:
+                msg = self._recv_raw()
+        finally:
+            self._cond.acquire()
+            self._reading = False
+            if msg is not None:
+                self._apply(msg)
+            self._cond.notify_all()
+        return msg is not None and not msg.get("eof")
+
+    def _check_gone(self) -> None:
+        if self._deleted or (self._shim_gone and (self._deleting or self._shim_deleted)):
+            raise InvalidState(f"container {self.id} was deleted")
+        if self._shim_gone:
+            raise SetupError(f"container {self.id}: its shim exited unexpectedly")
+
+    def _send(self, op: str, fds: Sequence[int], fields: Mapping[str, Any]) -> int:
+        """Send a request (``_cond`` held); its number, to find its answer by."""
+        from pyoci.util import jsonio
+
+        if self._deleted or self._shim_gone:
+            raise ContainerNotFound(self.id)
+        data = jsonio.dumps({"op": op, **fields}).encode()
+        try:
+            if fds:
+                from pyoci.util.fdpass import pack_fds
+
+                rights = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, pack_fds(list(fds)))]
+                self._ctl.sendmsg([data], rights)
+            else:
+                self._ctl.send(data)
+        except OSError as exc:
+            gone = f"container {self.id}: its shim is gone ({exc.strerror})"
+            raise SetupError(gone) from None
+        self._sent += 1
+        if op == "delete":
+            self._deleting = True
+        return self._sent - 1
 
     def _request(self, op: str, fds: Sequence[int] = (), **fields: Any) -> dict[str, Any]:
         """Send a request (with ``fds`` by SCM_RIGHTS) and return its answer."""
-        from pyoci.util import jsonio
+        with self._cond:
+            ticket = self._send(op, fds, fields)
+            while ticket not in self._answers:
+                if self._shim_gone:
+                    raise SetupError(f"container {self.id}: its shim exited unexpectedly")
+                self._progress(None)
+            msg = self._answers.pop(ticket)
+        if "error" in msg:
+            raise error_from(msg)
+        return msg
 
-        with self._lock:
-            if self._deleted:
-                raise ContainerNotFound(self.id)
-            data = jsonio.dumps({"op": op, **fields}).encode()
+    def _pump_until(self, pump: _Pump, done: Any, deadline: float | None) -> bool:
+        """Move ``pump``'s data (and read the control socket when no other
+        thread does) until ``done()``; False if ``deadline`` passed first."""
+        while True:
+            with self._cond:
+                if done():
+                    return True
+                reader = not self._reading and not self._shim_gone and not done()
+                if reader:
+                    self._reading = True
+            rlist: list[Any] = list(pump.open_readers)
+            if reader:
+                rlist.append(self._ctl)
+            wlist = [pump.writing] if pump.writing is not None else []
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not reader:  # another thread files the messages: look again soon
+                remaining = 0.05 if remaining is None else min(remaining, 0.05)
+            msg = None
             try:
-                if fds:
-                    from pyoci.util.fdpass import pack_fds
-
-                    rights = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, pack_fds(list(fds)))]
-                    self._ctl.sendmsg([data], rights)
-                else:
-                    self._ctl.send(data)
-            except OSError as exc:
-                gone = f"container {self.id}: its shim is gone ({exc.strerror})"
-                raise SetupError(gone) from None
-            while True:
-                msg = self._recv(None)
-                if "error" in msg:
-                    raise error_from(msg)
-                if msg.get("ok") or "exec_started" in msg:
-                    return msg
+                r, w, _x = select.select(rlist, wlist, [], remaining)
+                if reader and self._ctl in r:
+                    msg = self._recv_raw()
+            finally:
+                if reader:
+                    with self._cond:
+                        self._reading = False
+                        if msg is not None:
+                            self._apply(msg)
+                        self._cond.notify_all()
+            if not r and not w and deadline is not None and time.monotonic() >= deadline:
+                return False
+            if w:
+                pump.on_write()
+            for item in r:
+                if item is not self._ctl:
+                    pump.on_read(item)
+                    self._check_output_cap(pump)
+            if not rlist and not wlist and not reader:
+                with self._cond:  # nothing to pump: wait for the reader's news
+                    if not done():
+                        self._cond.wait(remaining)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -479,27 +580,25 @@ class Container:
         self._request("start")
 
     def poll(self) -> int | None:
-        with self._lock:
-            ready = self.returncode is None and not self._deleted
-            if ready and select.select([self._ctl], [], [], 0)[0]:
-                self._read_message()
+        with self._cond:
+            while (
+                self.returncode is None and not self._deleted and not self._reading
+                and self._progress(0)
+            ):
+                pass
             return self.returncode
 
     def wait(self, timeout: float | None = None) -> int:
         """Wait for the process to exit and return its returncode (``-N`` for
         signal N).  On timeout raise ``TimeoutExpired``; it keeps running."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        with self._lock:
+        with self._cond:
             while self.returncode is None:
-                if self._deleted:
-                    raise InvalidState(f"container {self.id} was deleted")
+                self._check_gone()
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     raise TimeoutExpired(self.args, timeout or 0.0)
-                try:
-                    self._recv(remaining)
-                except TimeoutExpired:
-                    raise TimeoutExpired(self.args, timeout or 0.0) from None
+                self._progress(remaining)
             return self.returncode
 
     def communicate(
@@ -509,26 +608,16 @@ class Container:
         wait for the exit.  On timeout raise ``TimeoutExpired`` (with the output
         so far); the container keeps running and a later call goes on."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        with self._lock:
+        with self._io_lock:
             pump = self._get_pump(input)
-            while not (pump.done and self.returncode is not None):
-                rlist: list[Any] = list(pump.open_readers)
-                if self.returncode is None:
-                    rlist.append(self._ctl)
-                wlist = [pump.writing] if pump.writing is not None else []
-                remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-                r, w, _x = select.select(rlist, wlist, [], remaining)
-                if not r and not w:
-                    out, err = self._outputs(pump)
-                    raise TimeoutExpired(self.args, timeout or 0.0, out, err)
-                if w:
-                    pump.on_write()
-                for item in r:
-                    if item is self._ctl:
-                        self._read_message()
-                    else:
-                        pump.on_read(item)
-                        self._check_output_cap(pump)
+
+            def done() -> bool:
+                gone = self._deleted or self._shim_gone
+                return pump.done and (self.returncode is not None or gone)
+
+            if not self._pump_until(pump, done, deadline):
+                out, err = self._outputs(pump)
+                raise TimeoutExpired(self.args, timeout or 0.0, out, err)
             return self._outputs(pump)
 
     def _get_pump(self, input: bytes | str | None) -> _Pump:
@@ -578,12 +667,23 @@ class Container:
     def delete(self, force: bool = False) -> None:
         """Delete the container (``force``: kill it first) and everything pyoci
         made for it: state, cgroup, bundle, shim.  Idempotent."""
-        with self._lock:
+        with self._cond:
             if self._deleted:
                 return
-            if not self._shim_deleted:
-                self._request("delete", force=force)
+            shim_deleted = self._shim_deleted or self._shim_gone
+        if not shim_deleted:
+            self._request("delete", force=force)
+        self._tidy()
+
+    def _tidy(self) -> None:
+        """The embedder's side of a delete, once (another thread may race us)."""
+        with self._cond:
+            if self._deleted:
+                return
+            while self._reading:  # (it reads the shim's EOF now)
+                self._cond.wait(1.0)
             self._finish_delete()
+            self._cond.notify_all()
 
     def _finish_delete(self) -> None:
         self._deleted = True
@@ -709,7 +809,7 @@ class Container:
         ``timeout``: the process and every process it started are killed (the
         rest of the container keeps running), then :class:`TimeoutExpired` is
         raised with the output so far and ``result`` (``timed_out``, ``-9``).
-        Calls on one container are serialized (as its other requests)."""
+        Any thread may exec while others exec, wait or signal."""
         stdin, stdout, stderr = stdio_args(input, stdin, stdout, stderr, capture_output)
         text_mode = bool(text or encoding or errors)
         if isinstance(input, str):
@@ -728,49 +828,37 @@ class Container:
         deadline = None if timeout is None else started + timeout
         streams = _Streams()
         timed_out = False
-        with self._lock:
-            child, to_close = streams.resolve(stdin, stdout, stderr)
+        child, to_close = streams.resolve(stdin, stdout, stderr)
+        try:
             try:
-                try:
-                    reply = self._request("exec", fds=child, **fields)
-                finally:
-                    for fd in to_close:
-                        os.close(fd)
-                pid = int(reply["exec_started"])
-                pump = _Pump(streams, input)
-                while not (pump.done and pid in self._exec_status):
-                    if timed_out and pid in self._exec_status:
-                        # killed: what is in the pipes, not an EOF that a
-                        # process it started elsewhere may hold back (as
-                        # subprocess.run does not wait for it either)
-                        _drain(pump)
-                        break
-                    rlist: list[Any] = list(pump.open_readers)
-                    if pid not in self._exec_status:
-                        rlist.append(self._ctl)
-                    wlist = [pump.writing] if pump.writing is not None else []
-                    remaining = None
-                    if deadline is not None and not timed_out:
-                        remaining = max(0.0, deadline - time.monotonic())
-                    r, w, _x = select.select(rlist, wlist, [], remaining)
-                    if not r and not w:
-                        timed_out = True
-                        self._request("exec_kill", pid=pid)
-                        if pump.writing is not None:
-                            pump.writing = None
-                            assert streams.stdin is not None
-                            streams.stdin.close()
-                        continue
-                    if w:
-                        pump.on_write()
-                    for item in r:
-                        if item is self._ctl:
-                            self._read_message()
-                        else:
-                            pump.on_read(item)
-                status = self._exec_status.pop(pid)
+                reply = self._request("exec", fds=child, **fields)
             finally:
-                streams.close()
+                for fd in to_close:
+                    os.close(fd)
+            pid = int(reply["exec_started"])
+            pump = _Pump(streams, input)
+
+            def done() -> bool:
+                if self._shim_gone and pid not in self._exec_status:
+                    raise SetupError(f"container {self.id}: its shim exited during exec")
+                return pump.done and pid in self._exec_status
+
+            if not self._pump_until(pump, done, deadline):
+                timed_out = True
+                self._request("exec_kill", pid=pid)
+                if pump.writing is not None:
+                    pump.writing = None
+                    assert streams.stdin is not None
+                    streams.stdin.close()
+                # killed: what is in the pipes, not an EOF that a process it
+                # started elsewhere may hold back (subprocess.run does not
+                # wait for it either)
+                self._pump_until(pump, lambda: pid in self._exec_status, None)
+                _drain(pump)
+            with self._cond:
+                status = self._exec_status.pop(pid)
+        finally:
+            streams.close()
         out, err = pump.output("stdout"), pump.output("stderr")
         if text_mode:
             out, err = _decode(out, encoding, errors), _decode(err, encoding, errors)
@@ -792,7 +880,7 @@ class Container:
         self = cls(config, _wait=False, **kw)  # (_run passes through kw)
         try:
             await self._readable()
-            self._created(self._read_message())
+            self._created(self._recv_raw())
         except BaseException:
             self._abandon()
             raise
@@ -859,22 +947,15 @@ class Container:
         return self._outputs(pump)
 
     async def _request_async(self, op: str, **fields: Any) -> None:
-        from pyoci.util import jsonio
-
-        if self._deleted:
-            raise ContainerNotFound(self.id)
-        try:
-            self._ctl.send(jsonio.dumps({"op": op, **fields}).encode())
-        except OSError as exc:
-            gone = f"container {self.id}: its shim is gone ({exc.strerror})"
-            raise SetupError(gone) from None
-        while True:
+        ticket = self._send(op, (), fields)
+        while ticket not in self._answers:
+            if self._shim_gone:
+                raise SetupError(f"container {self.id}: its shim exited unexpectedly")
             await self._readable()
-            msg = self._read_message()
-            if "error" in msg:
-                raise error_from(msg)
-            if msg.get("ok"):
-                return
+            self._read_message()
+        msg = self._answers.pop(ticket)
+        if "error" in msg:
+            raise error_from(msg)
 
     async def start_async(self) -> None:
         """``start()`` without blocking the event loop."""

@@ -372,6 +372,37 @@ def test_many_threads_run_concurrently(cfg: Any, sroot: str) -> None:
     assert len(os.listdir("/proc/self/fd")) == fds_before
 
 
+def test_threads_share_one_container(cfg: Any, sroot: str) -> None:
+    """wait() in one thread does not hold back exec() in others (Popen-like)."""
+    with Container(cfg(["sleep", "300"]), root=sroot) as c:
+        c.start()
+        waited: list[Any] = []
+        waiter = threading.Thread(target=lambda: waited.append(c.wait()))
+        waiter.start()
+        time.sleep(0.2)  # the waiter reads the control socket now
+        results: list[Any] = []
+
+        def execs(n: int) -> None:
+            for i in range(3):
+                r = c.exec(sh(f"echo {n}-{i}; exit {i}"), capture_output=True, timeout=30)
+                results.append((r.stdout, r.returncode))
+
+        started = time.monotonic()
+        threads = [threading.Thread(target=execs, args=(n,)) for n in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert time.monotonic() - started < 30
+        assert sorted(results) == sorted(
+            (f"{n}-{i}\n".encode(), i) for n in range(4) for i in range(3)
+        )
+        assert waiter.is_alive() and c.poll() is None
+        c.kill()
+        waiter.join(10)
+        assert waited == [-signal.SIGKILL]
+
+
 def test_asyncio_run_async_gather_and_wait_async(cfg: Any, sroot: str) -> None:
     async def main() -> None:
         beats = 0
