@@ -18,9 +18,11 @@ shim → embedder ``{"created": pid}`` (with the pty master by SCM_RIGHTS),
 
 from __future__ import annotations
 
+import _signal
 import _socket
 import posix
 import select
+import time
 
 from pyoci.errors import PyociError
 from pyoci.util import jsonio
@@ -139,7 +141,6 @@ def main(argv: list[str]) -> int:
         from pyoci.ops.console_proxy import ConsoleProxy
 
         proxy = ConsoleProxy()
-    import time
 
     t0 = time.perf_counter()
     try:
@@ -363,15 +364,30 @@ def _kill_tree(pid: int) -> None:
         for p in fresh:
             seen.add(p)
             try:
-                posix.kill(p, 19)  # SIGSTOP
-                stopped.append(p)
-            except ProcessLookupError:
-                pass
-    for p in stopped:
+                pidfd = posix.pidfd_open(p)  # (pins the process: no pid reuse from here)
+            except OSError:
+                continue
+            try:
+                _signal.pidfd_send_signal(pidfd, 19)  # SIGSTOP
+                stopped.append(pidfd)
+            except OSError:
+                posix.close(pidfd)
+    poller = select.poll()
+    for pidfd in stopped:
         try:
-            posix.kill(p, 9)
-        except ProcessLookupError:
+            _signal.pidfd_send_signal(pidfd, 9)
+            poller.register(pidfd, select.POLLIN)
+        except OSError:
             pass
+    # the answer waits until they are gone (bounded): a caller looking right
+    # after sees none of them
+    left, deadline = len(stopped), time.monotonic() + 5
+    while left and time.monotonic() < deadline:
+        for pidfd, _ev in poller.poll(100):
+            poller.unregister(pidfd)
+            left -= 1
+    for pidfd in stopped:
+        posix.close(pidfd)
 
 
 def _reap(reaped: dict[int, int]) -> None:
