@@ -281,6 +281,12 @@ class Container:
     ``pty`` is its master fd (stdio arguments are then ignored).
     Use it as a context manager: leaving the block kills and deletes the
     container, whatever ended it (exception, KeyboardInterrupt).
+
+    Any thread may call any method, also while another waits: ``wait()`` in
+    one thread does not hold back ``exec()``, ``kill()`` or ``delete()`` in
+    others (one of them reads the shim's messages and files them for all).
+    ``communicate()`` calls take turns, as ``Popen``'s should.  The ``*_async``
+    methods are for one event loop's thread.
     """
 
     def __init__(
