@@ -13,6 +13,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from pyoci.init.exec_stage import ExecPlan
     from pyoci.ops.lifecycle import RuntimeOptions
 
 
@@ -197,7 +198,9 @@ def exec_process(
     return code
 
 
-def _start(plan: Any, record: dict[str, Any], status: str, console_fd: int, proxy: Any) -> int:
+def _start(
+    plan: ExecPlan, record: dict[str, Any], status: str, console_fd: int, proxy: Any
+) -> int:
     """Fork the exec stage and drive it until the process has called execve;
     its pid (a grandchild: the caller must be a subreaper to reap it)."""
     from pyoci.init.exec_stage import exec_stage1

@@ -44,16 +44,17 @@ freezes (``gc.freeze()``) what it imported: a collection in a forked child
 would touch every object.
 
 Cost, measured with ``bench/embed.py -n 30 --rounds 5`` on the 2-core dev VM
-(2026-12-07, shared with other jobs: single figures swing by 2x, the ratios
-are of medians measured in the same run; busybox ``true``):
+(2026-12-07, shared with other jobs at a load average of 3-6: single figures
+swing by 2x; the ratios are of medians measured in the same run; busybox
+``true``), five runs, and four of the tree before these changes interleaved:
 
 * ``Container.exec(["true"])``: 20 ms (69 ms before, when it ran the ``pyoci
   exec`` CLI in an interpreter of its own).
-* ``pyoci.run()``: 0.75x ``runc run`` (26.0 ms against 34.9; 0.63-0.87x
-  over runs; it was 0.85-1.02x in the same conditions before the changes
-  above), 2.25x ``crun run`` (11.6 ms).  Target 0.5x: not met.
-* 8 in flight through asyncio: 1.24x runc's throughput (59.7 against 48.1
-  containers/s; 1.15-1.6x over runs), 0.43x crun's.  Target 2x: not met.
+* ``pyoci.run()`` / ``runc run``: 0.63-1.00, median 0.75 (before: 0.85-1.24,
+  median 0.97); one run: 26.0 ms against 34.9.  / ``crun run``: 1.5-2.5.
+  Target 0.5x: not met.
+* 8 in flight through asyncio / runc's throughput: 0.91-1.61, median 1.15
+  (before: 0.61-0.93, median 0.82); / crun's: 0.43-0.53.  Target 2x: not met.
 
 What bounds it (measured):
 

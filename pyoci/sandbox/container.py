@@ -430,8 +430,8 @@ class Container:
         self._bundle.remove()
 
     def _recv_raw(self) -> dict[str, Any]:
-        """Read one message (blocking); ``{"eof": True}`` once the shim closed
-        its end after a delete, SetupError if it vanished otherwise."""
+        """Read one message (blocking); ``{"eof": True}`` once the shim has
+        closed its end (after a delete, or it vanished: ``_check_gone`` tells)."""
         from pyoci.util import jsonio
         from pyoci.util.fdpass import cmsg_space, unpack_fds
 
@@ -441,8 +441,6 @@ class Container:
             if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
                 fds += unpack_fds(payload)
         if not data:
-            # (filed as gone: after a delete that is expected, else each waiter
-            # says the shim vanished)
             return {"eof": True}
         msg: dict[str, Any] = jsonio.loads(data)
         if fds:
