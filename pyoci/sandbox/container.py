@@ -286,7 +286,8 @@ class Container:
     one thread does not hold back ``exec()``, ``kill()`` or ``delete()`` in
     others (one of them reads the shim's messages and files them for all).
     ``communicate()`` calls take turns, as ``Popen``'s should.  The ``*_async``
-    methods are for one event loop's thread.
+    methods are for one event loop's thread, where several tasks may await the
+    same container (they share one reader of the shim's socket).
     """
 
     def __init__(
@@ -336,6 +337,8 @@ class Container:
         self._shim_gone = False  # its end of the control socket is closed
         self._deleting = False  # a delete was asked for
         self._io_lock = threading.Lock()  # communicate(): one pump at a time
+        self._ctl_future: Any = None  # asyncio: the shared readiness of the socket
+        self._ctl_loop: Any = None
         self._pump: _Pump | None = None
         self._exec_status: dict[int, int] = {}  # pid -> wait status of exec'd processes
         #: bytes kept of each of stdout and stderr by ``communicate``; past it
@@ -416,6 +419,7 @@ class Container:
                     break
         except OSError:
             pass
+        self._drop_ctl_reader()
         self._ctl.close()
         if self._spawned is not None:
             self._spawned.wait()
@@ -691,6 +695,7 @@ class Container:
 
     def _finish_delete(self) -> None:
         self._deleted = True
+        self._drop_ctl_reader()
         self._ctl.close()
         if self._spawned is not None:
             self._spawned.wait()
@@ -881,38 +886,68 @@ class Container:
     @classmethod
     async def create_async(cls, config: Config, **kw: Any) -> Container:
         """The constructor without blocking the event loop while the shim sets up."""
+        import asyncio
+
         self = cls(config, _wait=False, **kw)  # (_run passes through kw)
         try:
-            await self._readable()
+            await asyncio.wait([self._ctl_ready()])
             self._created(self._recv_raw())
         except BaseException:
             self._abandon()
             raise
         return self
 
-    async def _readable(self, *fds: int) -> int:
-        """Wait until the control socket (or one of ``fds``) is readable."""
+    def _ctl_ready(self) -> Any:
+        """A future done when the control socket is readable, shared by every
+        task of the loop waiting on it (a second ``add_reader`` on the fd would
+        replace the first: a waiting task would never wake)."""
         import asyncio
 
         loop = asyncio.get_running_loop()
-        fut: asyncio.Future[tuple[str, int]] = loop.create_future()
-        watched = [self._ctl.fileno(), *fds]
-        for fd in watched:
-            loop.add_reader(fd, _settle, fut, "r", fd)
-        try:
-            return (await fut)[1]
-        finally:
-            for fd in watched:
-                loop.remove_reader(fd)
+        fut = self._ctl_future
+        if fut is not None and not fut.done():
+            return fut
+        fut = loop.create_future()
+        if self._shim_gone:
+            fut.set_result(None)
+            return fut
+        fd = self._ctl.fileno()
+
+        def ready() -> None:
+            loop.remove_reader(fd)
+            if not fut.done():
+                fut.set_result(None)
+
+        loop.add_reader(fd, ready)
+        self._ctl_future, self._ctl_loop = fut, loop
+        return fut
+
+    def _drop_ctl_reader(self) -> None:
+        """Before the control socket is closed: no reader may stay on the loop."""
+        fut, loop = self._ctl_future, self._ctl_loop
+        self._ctl_future = self._ctl_loop = None
+        if fut is not None and not fut.done() and loop is not None:
+            try:
+                loop.remove_reader(self._ctl.fileno())
+            except (RuntimeError, ValueError, OSError):
+                pass  # (its loop is closed, or another thread's)
+            fut.cancel()
+
+    async def _next(self, *others: Any) -> None:
+        """Wait until the control socket is readable (or one of ``others`` is
+        done), then file every message it holds, without blocking."""
+        import asyncio
+
+        await asyncio.wait([self._ctl_ready(), *others], return_when=asyncio.FIRST_COMPLETED)
+        while not self._shim_gone and select.select([self._ctl], [], [], 0)[0]:
+            self._read_message()
 
     async def wait_async(self) -> int:
         """``wait()`` for asyncio: readiness of the shim's socket on the loop (the
         shim learns of the exit from a pidfd), no thread."""
         while self.returncode is None:
-            if self._deleted:
-                raise InvalidState(f"container {self.id} was deleted")
-            await self._readable()
-            self._read_message()
+            self._check_gone()
+            await self._next()
         return self.returncode
 
     async def communicate_async(self, input: bytes | str | None = None) -> tuple[Any, Any]:
@@ -922,32 +957,32 @@ class Container:
 
         loop = asyncio.get_running_loop()
         pump = self._get_pump(input)
-        while not (pump.done and self.returncode is not None):
+        while not (pump.done and (self.returncode is not None or self._shim_gone)):
             fut: asyncio.Future[tuple[str, Any]] = loop.create_future()
             ready = functools.partial(_settle, fut)
-
             readers = list(pump.open_readers)
-            if self.returncode is None:
-                readers.append(self._ctl.fileno())
             for fd in readers:
                 loop.add_reader(fd, ready, "r", fd)
             writer = pump.writing
             if writer is not None:
                 loop.add_writer(writer, ready, "w", writer)
             try:
-                kind, fd = await fut
+                if self.returncode is None and not self._shim_gone:
+                    await self._next(fut)
+                else:
+                    await fut
             finally:
                 for r in readers:
                     loop.remove_reader(r)
                 if writer is not None:
                     loop.remove_writer(writer)
-            if kind == "w":
-                pump.on_write()
-            elif fd == self._ctl.fileno():
-                self._read_message()
-            else:
-                pump.on_read(fd)
-                self._check_output_cap(pump)
+            if fut.done():
+                kind, fd = fut.result()
+                if kind == "w":
+                    pump.on_write()
+                else:
+                    pump.on_read(fd)
+                    self._check_output_cap(pump)
         return self._outputs(pump)
 
     async def _request_async(self, op: str, **fields: Any) -> None:
@@ -955,8 +990,7 @@ class Container:
         while ticket not in self._answers:
             if self._shim_gone:
                 raise SetupError(f"container {self.id}: its shim exited unexpectedly")
-            await self._readable()
-            self._read_message()
+            await self._next()
         msg = self._answers.pop(ticket)
         if "error" in msg:
             raise error_from(msg)

@@ -522,6 +522,25 @@ def test_fork_server_is_one_single_threaded_exec_d_process(run: Any) -> None:
     assert argv[1:3] == [b"-I", b"-S"]  # a fresh interpreter, not a fork of this one
 
 
+def test_asyncio_tasks_share_one_container(cfg: Any, sroot: str) -> None:
+    """Several tasks awaiting the same container all wake (one socket reader)."""
+
+    async def main() -> None:
+        c = await Container.create_async(cfg(sh("read x; sleep 0.5; echo got $x")),
+                                         stdin=pyoci.PIPE, stdout=pyoci.PIPE, root=sroot)
+        async with c:
+            await c.start_async()
+            waiters = [asyncio.create_task(c.wait_async()) for _ in range(3)]
+            await asyncio.sleep(0.1)  # they are all waiting on the socket now
+            out, _err = await asyncio.wait_for(c.communicate_async(b"hi\n"), 20)
+            assert out == b"got hi\n"
+            assert await asyncio.wait_for(asyncio.gather(*waiters), 20) == [0, 0, 0]
+            with pytest.raises(pyoci.PyociError, match=r"running|stopped"):
+                await c.start_async()  # a request while nobody else waits: answered
+
+    asyncio.run(main())
+
+
 def test_asyncio_cancel_kills_and_deletes(cfg: Any, sroot: str) -> None:
     async def main() -> None:
         task = asyncio.create_task(
