@@ -265,7 +265,13 @@ def _serve(
                 if op == "start":
                     lifecycle.start(opts, container_id)
                 elif op == "delete":
+                    live = pidfd >= 0
+                    stats = cgroup_stats(opts, container_id) if live else {}
                     lifecycle.delete(opts, container_id, force=bool(msg.get("force")))
+                    if live:  # killed by the delete: its status before the answer
+                        _reap(reaped)
+                        if init_pid in reaped:
+                            _send(ctl, {"exited": reaped.pop(init_pid), "stats": stats})
                 elif op == "exec":
                     pid = _exec(opts, container_id, msg, fds)
                     efd = posix.pidfd_open(pid)

@@ -401,6 +401,16 @@ def test_threads_share_one_container(cfg: Any, sroot: str) -> None:
         c.kill()
         waiter.join(10)
         assert waited == [-signal.SIGKILL]
+    # a delete from another thread ends a wait() as a kill does (Popen-like)
+    with Container(cfg(["sleep", "300"]), root=sroot) as c:
+        c.start()
+        waited.clear()
+        waiter = threading.Thread(target=lambda: waited.append(c.wait()))
+        waiter.start()
+        time.sleep(0.2)
+        c.delete(force=True)
+        waiter.join(10)
+        assert waited == [-signal.SIGKILL] and c.returncode == -signal.SIGKILL
 
 
 def test_asyncio_run_async_gather_and_wait_async(cfg: Any, sroot: str) -> None:
