@@ -36,6 +36,15 @@ runs Python in a child forked from the embedder:
 
 ``PYOCI_SANDBOX_LAUNCH=spawn`` starts each shim by exec instead (no fork server).
 
+Threads and tasks on one ``Container``: one caller at a time reads the shim's
+socket and files what it got (exit statuses; answers by request number, the
+shim answering in order) under a condition the others wait on, so a
+``wait()`` in one thread holds back no ``exec()``, ``delete()`` or
+``communicate()`` in another (no thread is started: the callers take turns).
+In asyncio, the tasks awaiting one container share a single ``add_reader``
+on that socket.  A delete that kills the container reports the init's exit
+status first: a concurrent ``wait()`` returns ``-9``.
+
 ``run()`` asks its shim to start the container as soon as it is created and
 to delete it as soon as its init has exited, reporting the exit status with
 the accounting only then (two round trips fewer than create/start/delete);
