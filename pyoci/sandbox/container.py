@@ -820,19 +820,7 @@ class Container:
         raised with the output so far and ``result`` (``timed_out``, ``-9``).
         Any thread may exec while others exec, wait or signal."""
         stdin, stdout, stderr = stdio_args(input, stdin, stdout, stderr, capture_output)
-        text_mode = bool(text or encoding or errors)
-        if isinstance(input, str):
-            input = input.encode(encoding or "utf-8", errors or "strict")
-        fields: dict[str, Any] = {"args": list(args)}
-        if env:
-            fields["env"] = [f"{k}={v}" for k, v in env.items()]
-        if cwd:
-            fields["cwd"] = cwd
-        if user is not None:
-            from pyoci.sandbox.config import parse_user
-
-            ids = parse_user(user)
-            fields["user"] = f"{ids['uid']}:{ids['gid']}"
+        data, fields = _exec_request(args, input, env, cwd, user, encoding, errors)
         started = time.monotonic()
         deadline = None if timeout is None else started + timeout
         streams = _Streams()
@@ -845,7 +833,7 @@ class Container:
                 for fd in to_close:
                     os.close(fd)
             pid = int(reply["exec_started"])
-            pump = _Pump(streams, input)
+            pump = _Pump(streams, data)
 
             def done() -> bool:
                 if self._shim_gone and pid not in self._exec_status:
@@ -868,8 +856,25 @@ class Container:
                 status = self._exec_status.pop(pid)
         finally:
             streams.close()
+        return self._exec_result(
+            args, status, pump, started, timed_out, timeout, check, text, encoding, errors
+        )
+
+    def _exec_result(
+        self,
+        args: Sequence[str],
+        status: int,
+        pump: _Pump,
+        started: float,
+        timed_out: bool,
+        timeout: float | None,
+        check: bool,
+        text: bool,
+        encoding: str | None,
+        errors: str | None,
+    ) -> Completed:
         out, err = pump.output("stdout"), pump.output("stderr")
-        if text_mode:
+        if text or encoding or errors:
             out, err = _decode(out, encoding, errors), _decode(err, encoding, errors)
         result = Completed(
             list(args), os.waitstatus_to_exitcode(status), out, err, id=self.id,
@@ -952,12 +957,20 @@ class Container:
 
     async def communicate_async(self, input: bytes | str | None = None) -> tuple[Any, Any]:
         """``communicate()`` for asyncio (no timeout: use ``asyncio.timeout``)."""
+        pump = self._get_pump(input)
+        await self._pump_async(
+            pump, lambda: pump.done and (self.returncode is not None or self._shim_gone)
+        )
+        return self._outputs(pump)
+
+    async def _pump_async(self, pump: _Pump, done: Any) -> None:
+        """``_pump_until`` on the event loop: move ``pump``'s data and file the
+        shim's messages until ``done()``."""
         import asyncio
         import functools
 
         loop = asyncio.get_running_loop()
-        pump = self._get_pump(input)
-        while not (pump.done and (self.returncode is not None or self._shim_gone)):
+        while not done():
             fut: asyncio.Future[tuple[str, Any]] = loop.create_future()
             ready = functools.partial(_settle, fut)
             readers = list(pump.open_readers)
@@ -967,7 +980,7 @@ class Container:
             if writer is not None:
                 loop.add_writer(writer, ready, "w", writer)
             try:
-                if self.returncode is None and not self._shim_gone:
+                if not self._shim_gone:
                     await self._next(fut)
                 else:
                     await fut
@@ -983,10 +996,78 @@ class Container:
                 else:
                     pump.on_read(fd)
                     self._check_output_cap(pump)
-        return self._outputs(pump)
+
+    async def exec_async(
+        self,
+        args: Sequence[str],
+        *,
+        input: bytes | str | None = None,
+        stdin: StdioArg = None,
+        stdout: StdioArg = None,
+        stderr: StdioArg = None,
+        capture_output: bool = False,
+        timeout: float | None = None,
+        check: bool = False,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+        user: int | str | None = None,
+        text: bool = False,
+        encoding: str | None = None,
+        errors: str | None = None,
+    ) -> Completed:
+        """``exec()`` for asyncio.  A timeout, or cancelling the task, kills the
+        process and what it started (the container runs on); cancelling then
+        re-raises ``CancelledError``."""
+        import asyncio
+
+        stdin, stdout, stderr = stdio_args(input, stdin, stdout, stderr, capture_output)
+        data, fields = _exec_request(args, input, env, cwd, user, encoding, errors)
+        started = time.monotonic()
+        streams = _Streams()
+        timed_out = False
+        child, to_close = streams.resolve(stdin, stdout, stderr)
+        try:
+            try:
+                ticket = self._send("exec", child, fields)
+            finally:
+                for fd in to_close:
+                    os.close(fd)
+            reply = await self._answer_async(ticket)
+            pid = int(reply["exec_started"])
+            pump = _Pump(streams, data)
+
+            def done() -> bool:
+                if self._shim_gone and pid not in self._exec_status:
+                    raise SetupError(f"container {self.id}: its shim exited during exec")
+                return pump.done and pid in self._exec_status
+
+            cancelled = False
+            try:
+                await asyncio.wait_for(self._pump_async(pump, done), timeout)
+            except (TimeoutError, asyncio.CancelledError) as exc:
+                cancelled = isinstance(exc, asyncio.CancelledError)
+                timed_out = not cancelled
+                await self._request_async("exec_kill", pid=pid)
+                if pump.writing is not None:
+                    pump.writing = None
+                    assert streams.stdin is not None
+                    streams.stdin.close()
+                await self._pump_async(pump, lambda: pid in self._exec_status)
+                _drain(pump)
+                if cancelled:
+                    self._exec_status.pop(pid, None)
+                    raise
+            status = self._exec_status.pop(pid)
+        finally:
+            streams.close()
+        return self._exec_result(
+            args, status, pump, started, timed_out, timeout, check, text, encoding, errors
+        )
 
     async def _request_async(self, op: str, **fields: Any) -> None:
-        ticket = self._send(op, (), fields)
+        await self._answer_async(self._send(op, (), fields))
+
+    async def _answer_async(self, ticket: int) -> dict[str, Any]:
         while ticket not in self._answers:
             if self._shim_gone:
                 raise SetupError(f"container {self.id}: its shim exited unexpectedly")
@@ -994,6 +1075,7 @@ class Container:
         msg = self._answers.pop(ticket)
         if "error" in msg:
             raise error_from(msg)
+        return msg
 
     async def start_async(self) -> None:
         """``start()`` without blocking the event loop."""
@@ -1032,6 +1114,31 @@ class Container:
             oom_killed=s.oom_kills > 0, memory_peak=s.memory_peak, cpu_time=s.cpu_time,
             duration=time.monotonic() - self.created_at,
         )
+
+
+def _exec_request(
+    args: Sequence[str],
+    input: bytes | str | None,
+    env: Mapping[str, str] | None,
+    cwd: str | None,
+    user: int | str | None,
+    encoding: str | None,
+    errors: str | None,
+) -> tuple[bytes | None, dict[str, Any]]:
+    """``input`` as bytes and the fields of an ``exec`` request."""
+    if isinstance(input, str):
+        input = input.encode(encoding or "utf-8", errors or "strict")
+    fields: dict[str, Any] = {"args": list(args)}
+    if env:
+        fields["env"] = [f"{k}={v}" for k, v in env.items()]
+    if cwd:
+        fields["cwd"] = cwd
+    if user is not None:
+        from pyoci.sandbox.config import parse_user
+
+        ids = parse_user(user)
+        fields["user"] = f"{ids['uid']}:{ids['gid']}"
+    return input, fields
 
 
 def _drain(pump: _Pump) -> None:

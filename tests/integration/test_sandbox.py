@@ -551,6 +551,33 @@ def test_asyncio_tasks_share_one_container(cfg: Any, sroot: str) -> None:
     asyncio.run(main())
 
 
+def test_asyncio_exec(cfg: Any, sroot: str) -> None:
+    async def main() -> None:
+        c = await Container.create_async(cfg(["sleep", "300"]), root=sroot)
+        async with c:
+            await c.start_async()
+            r = await c.exec_async(sh("cat; kill -9 $$"), input="héllo", capture_output=True,
+                                   text=True)
+            assert (r.returncode, r.stdout) == (-9, "héllo")
+            rs = await asyncio.gather(*(c.exec_async(sh(f"exit {i}")) for i in range(4)))
+            assert [r.returncode for r in rs] == [0, 1, 2, 3]
+            with pytest.raises(pyoci.TimeoutExpired) as info:
+                await c.exec_async(sh("echo before; sleep 3041 & exec sleep 3042"),
+                                   capture_output=True, timeout=0.5)
+            assert info.value.stdout == b"before\n" and info.value.result is not None
+            assert info.value.result.timed_out
+            task = asyncio.create_task(c.exec_async(sh("sleep 3043 & exec sleep 3044")))
+            await asyncio.sleep(0.5)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            for n in range(3041, 3045):
+                assert not pids_with_cmdline(f"sleep\x00{n}"), f"sleep {n} left"
+            assert c.poll() is None
+
+    asyncio.run(main())
+
+
 def test_asyncio_cancel_kills_and_deletes(cfg: Any, sroot: str) -> None:
     async def main() -> None:
         task = asyncio.create_task(
