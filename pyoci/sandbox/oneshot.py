@@ -80,7 +80,9 @@ def run(
     As ``subprocess.run``, except: ``env`` adds to the OCI default (``PATH``
     only; the host environment is never passed), ``cwd`` is in the container,
     the root is read-only and the network is a namespace with only ``lo``
-    unless asked otherwise.  ``timeout`` kills every process of the container,
+    unless asked otherwise.  ``timeout`` (counted from the start of the
+    process, as ``subprocess`` counts from the spawn: the set-up before it is
+    not included) kills every process of the container,
     deletes it, then raises :class:`TimeoutExpired` (``stdout``/``stderr`` hold
     the output so far, ``result`` the accounting).  ``check=True`` raises
     :class:`CalledProcessError` for a non-zero returncode.  ``max_output``:
