@@ -63,8 +63,16 @@ def cgroup_stats(opts: RuntimeOptions, container_id: str) -> dict[str, Any]:
 
     try:
         _cdir, record, _status = lifecycle.load(opts, container_id)
-        if not record.get("cgroup"):
-            return {}
+    except (OSError, PyociError):
+        return {}
+    return stats_of(record)
+
+
+def stats_of(record: dict[str, Any]) -> dict[str, Any]:
+    """``cgroup_stats`` of the container whose state record is ``record``."""
+    if not record.get("cgroup"):
+        return {}
+    try:
         from pyoci.ops.cgroup_verbs import _manager
 
         mgr = _manager(record)
@@ -224,16 +232,15 @@ def _serve(
                     poller.unregister(pidfd)
                     posix.close(pidfd)
                     pidfd = -1
-                    exited: dict[str, Any] = {
-                        "exited": reaped.pop(init_pid),
-                        "stats": cgroup_stats(opts, container_id),
-                    }
+                    exited: dict[str, Any] = {"exited": reaped.pop(init_pid)}
                     if auto_delete:
                         try:
-                            lifecycle.delete(opts, container_id, force=True)
+                            exited["stats"] = _stats_and_delete(opts, container_id)
                             exited["deleted"] = True
                         except (OSError, PyociError) as exc:
                             exited["delete_error"] = _error(exc)
+                    if "stats" not in exited:
+                        exited["stats"] = cgroup_stats(opts, container_id)
                     _send(ctl, exited)
                     if auto_delete and exited.get("deleted"):
                         return 0
@@ -293,6 +300,24 @@ def _serve(
             _send(ctl, reply)
             if op == "delete":
                 return 0
+
+
+def _stats_and_delete(opts: RuntimeOptions, container_id: str) -> dict[str, Any]:
+    """run()'s end: the accounting, then delete's work, from one read of the
+    state (the init has exited and been reaped here: the container is stopped;
+    what may be left in its cgroup is killed by the removal, as delete does)."""
+    from pyoci.ops import lifecycle
+    from pyoci.state.store import StateStore
+
+    cdir = StateStore(opts.root).find(container_id)
+    cdir.lock()
+    try:
+        record = cdir.read()
+        stats = stats_of(record)
+        lifecycle._destroy(cdir, record)
+    finally:
+        cdir.unlock()
+    return stats
 
 
 def _exec(opts: RuntimeOptions, container_id: str, msg: dict[str, Any], fds: list[int]) -> int:
