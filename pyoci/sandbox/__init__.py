@@ -53,22 +53,22 @@ freezes (``gc.freeze()``) what it imported: a collection in a forked child
 would touch every object.
 
 Cost, measured with ``bench/embed.py -n 30 --rounds 5`` on the 2-core dev VM
-(2026-12-07, shared with other jobs at a load average of 3-6: single figures
+(2026-12-07, shared with other jobs at a load average of 2-6: single figures
 swing by 2x; the ratios are of medians measured in the same run; busybox
-``true``), five runs, and four of the tree before these changes interleaved:
+``true``), seven runs, and five of the tree before these changes interleaved:
 
 * ``Container.exec(["true"])``: 20 ms (69 ms before, when it ran the ``pyoci
   exec`` CLI in an interpreter of its own).
-* ``pyoci.run()`` / ``runc run``: 0.63-1.00, median 0.75 (before: 0.85-1.24,
-  median 0.97); one run: 26.0 ms against 34.9.  / ``crun run``: 1.5-2.5.
-  Target 0.5x: not met.
-* 8 in flight through asyncio / runc's throughput: 0.91-1.61, median 1.15
-  (before: 0.61-0.93, median 0.82); / crun's: 0.43-0.53.  Target 2x: not met.
+* ``pyoci.run()`` / ``runc run``: 0.63-1.00, median 0.82 (before: 0.85-1.24,
+  median 0.92); the calmest run: 17.7 ms against 21.5.  / ``crun run``:
+  1.5-2.5.  Target 0.5x: not met.
+* 8 in flight through asyncio / runc's throughput: 0.91-1.61, median 1.16
+  (before: 0.61-1.04, median 0.88); / crun's: 0.43-0.54.  Target 2x: not met.
 
 What bounds it (measured):
 
 * CPU per container (user + system of every process it takes, from
-  ``RUSAGE_CHILDREN``): pyoci 20-26 ms, runc 22-29 ms, crun 8-11 ms.  On 2
+  ``RUSAGE_CHILDREN``): pyoci 17-28 ms, runc 22-29 ms, crun 8-11 ms.  On 2
   cores that caps throughput near 2000/24 ~ 80 containers/s against runc's
   ~70: a 2x throughput over runc needs half of pyoci's CPU per container.
   Two thirds of it is kernel time: the shim, stage 1 and the init are three
@@ -88,7 +88,8 @@ So 0.5x runc would need the grace period off the critical path (a container
 made ahead of the call: a pool keyed by config) and a leaner init; neither
 is in the embedding layer.  The fork server and the shim cost nothing
 measurable over the in-process ``Runtime`` lifecycle, which forks the caller
-(26.0 against 26.1 ms; 2-8 ms more before ``run()`` saved its round trips).
+(26.0 against 26.1 ms in one run; 2-8 ms more before ``run()`` saved its
+round trips).
 The same path is used whatever the thread count.
 """
 
