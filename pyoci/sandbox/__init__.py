@@ -69,13 +69,13 @@ What bounds it (measured):
 
 * CPU per container (user + system of every process it takes, from
   ``RUSAGE_CHILDREN``): pyoci 17-28 ms, runc 22-29 ms, crun 8-11 ms.  On 2
-  cores that caps throughput near 2000/24 ~ 80 containers/s against runc's
-  ~70: a 2x throughput over runc needs half of pyoci's CPU per container.
-  Two thirds of it is kernel time: the shim, stage 1 and the init are three
-  forks of a Python process (~2500 minor faults, mostly copy-on-write, a
-  container), the namespaces (a network namespace is the dearest) and the
-  mounts.  The shim's own Python work is ~7 ms of CPU, stage 1 ~5 ms, the
-  init and ``true`` ~6 ms.
+  cores, 8 in flight are CPU-bound: throughput is at most 2000 ms / CPU per
+  container, so 2x runc's needs half of runc's CPU per container (11-14 ms,
+  crun's range).  Two thirds of pyoci's is kernel time (perf): the shim,
+  stage 1 and the init are three forks of a Python process (~2500 minor
+  faults a container, mostly copy-on-write), then the namespaces and mounts.
+  The shim's own work is ~7 ms of CPU, stage 1 ~5 ms, the init and ``true``
+  ~6 ms (rusage of each).
 * The first migration into a v1 cgroup waits for an RCU grace period
   (``cgroup_threadgroup_rwsem``): 8 ms median, 0.1-20 ms, measured alone on
   this host; the kernel holds ``cgroup_mutex`` meanwhile, which also holds
