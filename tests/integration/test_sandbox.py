@@ -357,6 +357,7 @@ def test_many_threads_run_concurrently(cfg: Any, sroot: str) -> None:
         except BaseException as exc:
             errors.append(exc)
 
+    pyoci.run(["true"], config=cfg(["true"]), root=sroot)  # the fork server (one fd) is up
     fds_before = len(os.listdir("/proc/self/fd"))
     with warnings.catch_warnings():
         warnings.simplefilter("error", DeprecationWarning)  # fork-with-threads warning
