@@ -13,6 +13,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from pyoci.init.exec_stage import ExecPlan
     from pyoci.ops.lifecycle import RuntimeOptions
 
 
@@ -111,6 +112,15 @@ def check_process(process: dict[str, Any], linux: dict[str, Any]) -> None:
         raise ConfigError(problems)
 
 
+def _check_status(status: str) -> None:
+    if status == model.STOPPED:
+        raise InvalidState("cannot exec in a stopped container")  # runc's wording
+    if status == model.PAUSED:
+        raise InvalidState("cannot exec in a paused container")
+    if not model.can_exec(status):
+        raise InvalidState(f"cannot exec in a {status} container")
+
+
 def exec_process(
     opts: RuntimeOptions,
     container_id: str,
@@ -122,18 +132,12 @@ def exec_process(
     preserve_fds: int = 0,
 ) -> int:
     """Run ``process`` in the container. Returns its exit code (0 when detached)."""
-    from pyoci.init.exec_stage import ExecPlan, exec_stage1
+    from pyoci.init.exec_stage import ExecPlan
     from pyoci.ops.container import _connect_console
     from pyoci.ops.lifecycle import _write_pid_file, load
-    from pyoci.process import sync
 
     _cdir, record, status = load(opts, container_id)
-    if status == model.STOPPED:
-        raise InvalidState("cannot exec in a stopped container")  # runc's wording
-    if status == model.PAUSED:
-        raise InvalidState("cannot exec in a paused container")
-    if not model.can_exec(status):
-        raise InvalidState(f"cannot exec in a {status} container")
+    _check_status(status)
     config: dict[str, Any] = record.get("config") or {}
     linux: dict[str, Any] = config.get("linux") or {}
     namespaces = [ns["type"] for ns in linux.get("namespaces") or []]
@@ -181,6 +185,28 @@ def exec_process(
         native.prctl(c.PR_SET_CHILD_SUBREAPER, 1)
         # caught from now on (as runc), delivered once the process exists
         forwarder = Forwarder()
+    pid = _start(plan, record, status, console_fd, proxy)
+    if pid_file:
+        _write_pid_file(pid_file, pid)
+    if forwarder is None:
+        return 0
+    forwarder.start(pid)
+    code = wait_reaped(pid, proxy)
+    if code is None:
+        log.warning("exec: lost the process")
+        return 255
+    return code
+
+
+def _start(
+    plan: ExecPlan, record: dict[str, Any], status: str, console_fd: int, proxy: Any
+) -> int:
+    """Fork the exec stage and drive it until the process has called execve;
+    its pid (a grandchild: the caller must be a subreaper to reap it)."""
+    from pyoci.init.exec_stage import exec_stage1
+    from pyoci.process import sync
+
+    linux: dict[str, Any] = plan.config.get("linux") or {}
     parent_sock, child_sock = sync.SyncSocket.pair()
     stage1 = os.fork()
     if stage1 == 0:  # pragma: no cover - child
@@ -229,16 +255,36 @@ def exec_process(
         raise
     finally:
         parent_sock.close()
-    if pid_file:
-        _write_pid_file(pid_file, pid)
-    if forwarder is None:
-        return 0
-    forwarder.start(pid)
-    code = wait_reaped(pid, proxy)
-    if code is None:
-        log.warning("exec: lost the process")
-        return 255
-    return code
+    return pid
+
+
+def spawn(opts: RuntimeOptions, container_id: str, process: dict[str, Any]) -> int:
+    """Start ``process`` (no terminal) in the container with the caller's
+    stdio and return its pid without waiting: the embedding API's shim, a
+    subreaper, reaps it and reports its wait status."""
+    from pyoci.init.exec_stage import ExecPlan
+    from pyoci.ops.lifecycle import load
+
+    _cdir, record, status = load(opts, container_id)
+    _check_status(status)
+    config: dict[str, Any] = record.get("config") or {}
+    linux: dict[str, Any] = config.get("linux") or {}
+    check_process(process, linux)
+    seccomp = None
+    if linux.get("seccomp"):
+        from pyoci.seccomp.cache import compile_cached, default_dir
+
+        seccomp = compile_cached(linux["seccomp"], default_dir())
+    plan = ExecPlan(
+        container_id=container_id,
+        init_pid=int(record["pid"]),
+        config=config,
+        process=process,
+        namespaces=[ns["type"] for ns in linux.get("namespaces") or []],
+        no_new_keyring=True,
+        seccomp=seccomp,
+    )
+    return _start(plan, record, status, -1, None)
 
 
 def _send_listener(

@@ -28,20 +28,69 @@ runs Python in a child forked from the embedder:
   request, or by itself when its control socket hits EOF (the embedder died,
   even by SIGKILL, or dropped the handle);
 * signals, pause/resume, update, stats and ps are done in the embedder's
-  process (no fork); ``Container.exec`` runs ``pyoci exec`` as a process of
-  its own.
+  process (no fork); ``Container.exec`` asks the shim, which forks the exec
+  stage (``pyoci.ops.exec.spawn``), reaps the process (it is its subreaper) and
+  reports its wait status (``-N`` for signal N); on ``timeout`` the shim stops
+  and kills the process and its descendants, walked through
+  ``/proc/PID/task/*/children`` (the rest of the container runs on).
 
 ``PYOCI_SANDBOX_LAUNCH=spawn`` starts each shim by exec instead (no fork server).
 
-Cost, measured with ``bench/embed.py -n 15`` on the 2-core dev VM shared with
-other jobs (busybox ``true``, medians of two runs): ``pyoci.run()`` 57-64 ms,
-the in-process ``Runtime`` create/start/wait/delete (which forks the caller)
-48-61 ms, ``runc run`` through ``subprocess`` 59-75 ms: the fork server + shim
-cost 2.5-9.5 ms a container (``run()`` at 0.85-0.97x runc).  Spawning a shim per
-container by exec instead costs 30-45 ms more (interpreter start, imports,
-schema compile), which is why the fork server exists.  8 in flight through
-asyncio: 28-31 containers/s, as runc through ``asyncio.create_subprocess_exec``
-(both CPU-bound on 2 cores).  The same path is used whatever the thread count.
+Threads and tasks on one ``Container``: one caller at a time reads the shim's
+socket and files what it got (exit statuses; answers by request number, the
+shim answering in order) under a condition the others wait on, so a
+``wait()`` in one thread holds back no ``exec()``, ``delete()`` or
+``communicate()`` in another (no thread is started: the callers take turns).
+In asyncio, the tasks awaiting one container share a single ``add_reader``
+on that socket.  A delete that kills the container reports the init's exit
+status first: a concurrent ``wait()`` returns ``-9``.
+
+``run()`` asks its shim to start the container as soon as it is created and
+to delete it as soon as its init has exited, reporting the exit status with
+the accounting only then (two round trips fewer than create/start/delete);
+the accounting reads only the five cgroup files it reports.  The fork server
+freezes (``gc.freeze()``) what it imported: a collection in a forked child
+would touch every object.
+
+Cost, measured with ``bench/embed.py -n 30 --rounds 5`` on the 2-core dev VM
+(2026-12-07, shared with other jobs at a load average of 2-6: single figures
+swing by 2x; the ratios are of medians measured in the same run; busybox
+``true``), seven runs, and five of the tree before these changes interleaved:
+
+* ``Container.exec(["true"])``: 20 ms (69 ms before, when it ran the ``pyoci
+  exec`` CLI in an interpreter of its own).
+* ``pyoci.run()`` / ``runc run``: 0.63-1.00, median 0.82 (before: 0.85-1.24,
+  median 0.92); the calmest run: 17.7 ms against 21.5.  / ``crun run``:
+  1.5-2.5.  Target 0.5x: not met.
+* 8 in flight through asyncio / runc's throughput: 0.91-1.61, median 1.16
+  (before: 0.61-1.04, median 0.88); / crun's: 0.43-0.54.  Target 2x: not met.
+
+What bounds it (measured):
+
+* CPU per container (user + system of every process it takes, from
+  ``RUSAGE_CHILDREN``): pyoci 17-28 ms, runc 22-29 ms, crun 8-11 ms.  On 2
+  cores, 8 in flight are CPU-bound: throughput is at most 2000 ms / CPU per
+  container, so 2x runc's needs half of runc's CPU per container (11-14 ms,
+  crun's range).  Two thirds of pyoci's is kernel time (perf): the shim,
+  stage 1 and the init are three forks of a Python process (~2500 minor
+  faults a container, mostly copy-on-write), then the namespaces and mounts.
+  The shim's own work is ~7 ms of CPU, stage 1 ~5 ms, the init and ``true``
+  ~6 ms (rusage of each).
+* The first migration into a v1 cgroup waits for an RCU grace period
+  (``cgroup_threadgroup_rwsem``): 8 ms median, 0.1-20 ms, measured alone on
+  this host; the kernel holds ``cgroup_mutex`` meanwhile, which also holds
+  up every other container's cgroup mkdir.  Stage 1 sets up its namespaces in
+  the meantime (~5 ms), the rest is waited.  runc and crun pay it as well.
+* The init's own work in Python (mounts, pivot_root, capabilities, seccomp):
+  ~8 ms of wall time.
+
+So 0.5x runc would need the grace period off the critical path (a container
+made ahead of the call: a pool keyed by config) and a leaner init; neither
+is in the embedding layer.  The fork server and the shim cost nothing
+measurable over the in-process ``Runtime`` lifecycle, which forks the caller
+(26.0 against 26.1 ms in one run; 2-8 ms more before ``run()`` saved its
+round trips).
+The same path is used whatever the thread count.
 """
 
 from __future__ import annotations

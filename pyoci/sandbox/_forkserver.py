@@ -24,6 +24,13 @@ def main(argv: list[str]) -> int:
     from pyoci.util.fdpass import cmsg_space, unpack_fds
 
     _warm()
+    # Everything imported so far is moved out of the collector's reach: a
+    # collection in a shim (or its stage 1 and init) would otherwise write to
+    # every object's header and copy most of the inherited pages (CoW).
+    import gc
+
+    gc.collect()
+    gc.freeze()
     server = _socket.socket(fileno=int(argv[0]))
     poller = select.poll()
     poller.register(server.fileno(), select.POLLIN)
@@ -78,6 +85,8 @@ def _warm() -> None:
     for name in (
         "pyoci.ops.container",
         "pyoci.ops.lifecycle",
+        "pyoci.ops.exec",
+        "pyoci.init.exec_stage",
         "pyoci.sandbox._shim",
         "pyoci.spec.load",
         "pyoci.spec.default",

@@ -19,7 +19,6 @@ removes with :meth:`Bundle.remove` (the container handle does it on delete).
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import shutil
@@ -282,7 +281,7 @@ class Config:
         path = tempfile.mkdtemp(prefix="pyoci-bundle-", dir=parent)
         try:
             with open(os.path.join(path, "config.json"), "w") as f:
-                json.dump(self.spec, f)
+                f.write(json.dumps(self.spec))  # (the C encoder: dump() streams in Python)
         except BaseException:
             shutil.rmtree(path, ignore_errors=True)
             raise
@@ -291,7 +290,7 @@ class Config:
     def copy(self) -> Config:
         new = Config.__new__(Config)
         new.rootless = self.rootless
-        new.spec = copy.deepcopy(self.spec)
+        new.spec = json.loads(json.dumps(self.spec))  # JSON data: 3x faster than deepcopy
         new.parent_cgroup = self.parent_cgroup
         return new
 
@@ -303,4 +302,10 @@ class Bundle:
         self.path = path
 
     def remove(self) -> None:
-        shutil.rmtree(self.path, ignore_errors=True)
+        try:
+            os.unlink(os.path.join(self.path, "config.json"))
+            os.rmdir(self.path)
+        except FileNotFoundError:
+            pass
+        except OSError:
+            shutil.rmtree(self.path, ignore_errors=True)  # something else was put there

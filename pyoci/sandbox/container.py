@@ -54,7 +54,6 @@ def _interpreter(entry: str) -> list[str]:
 
 
 SHIM = "from pyoci.sandbox._shim import main;sys.exit(main(sys.argv[1:]))"
-CLI = "from pyoci.cli import exit_now, main;exit_now(main(sys.argv[1:]))"
 
 
 def _decode(data: bytes | None, encoding: str | None, errors: str | None) -> Any:
@@ -62,6 +61,25 @@ def _decode(data: bytes | None, encoding: str | None, errors: str | None) -> Any
         return None
     text = data.decode(encoding or "utf-8", errors or "strict")
     return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def stdio_args(
+    input: bytes | str | None,
+    stdin: StdioArg,
+    stdout: StdioArg,
+    stderr: StdioArg,
+    capture_output: bool,
+) -> tuple[StdioArg, StdioArg, StdioArg]:
+    """``input`` and ``capture_output`` as ``subprocess.run`` turns them into stdio."""
+    if input is not None:
+        if stdin is not None:
+            raise ValueError("stdin and input arguments may not both be used.")
+        stdin = PIPE
+    if capture_output:
+        if stdout is not None or stderr is not None:
+            raise ValueError("stdout and stderr arguments may not be used with capture_output.")
+        stdout = stderr = PIPE
+    return stdin, stdout, stderr
 
 
 class _Streams:
@@ -263,6 +281,13 @@ class Container:
     ``pty`` is its master fd (stdio arguments are then ignored).
     Use it as a context manager: leaving the block kills and deletes the
     container, whatever ended it (exception, KeyboardInterrupt).
+
+    Any thread may call any method, also while another waits: ``wait()`` in
+    one thread does not hold back ``exec()``, ``kill()`` or ``delete()`` in
+    others (one of them reads the shim's messages and files them for all).
+    ``communicate()`` calls take turns, as ``Popen``'s should.  The ``*_async``
+    methods are for one event loop's thread, where several tasks may await the
+    same container (they share one reader of the shim's socket).
     """
 
     def __init__(
@@ -280,6 +305,7 @@ class Container:
         id: str | None = None,
         systemd_cgroup: bool = False,
         _wait: bool = True,
+        _run: bool = False,
     ) -> None:
         from pyoci.ops.lifecycle import RuntimeOptions
 
@@ -300,8 +326,21 @@ class Container:
         self.stderr: IO[Any] | None = None
         self.exit_stats: dict[str, Any] = {}
         self.created_at = time.monotonic()
-        self._lock = threading.RLock()
+        # Any thread may call any method.  One at a time reads the control
+        # socket (``_reading``) and files what it got (exit statuses, answers by
+        # request number) under ``_cond``; the others wait on ``_cond``.
+        self._cond = threading.Condition(threading.Lock())
+        self._reading = False
+        self._sent = 0  # requests sent
+        self._answered = 0  # answers received (the shim answers in order)
+        self._answers: dict[int, dict[str, Any]] = {}
+        self._shim_gone = False  # its end of the control socket is closed
+        self._deleting = False  # a delete was asked for
+        self._io_lock = threading.Lock()  # communicate(): one pump at a time
+        self._ctl_future: Any = None  # asyncio: the shared readiness of the socket
+        self._ctl_loop: Any = None
         self._pump: _Pump | None = None
+        self._exec_status: dict[int, int] = {}  # pid -> wait status of exec'd processes
         #: bytes kept of each of stdout and stderr by ``communicate``; past it
         #: the container is killed and ``truncated`` set (None: no cap)
         self.max_output: int | None = None
@@ -319,6 +358,9 @@ class Container:
         # b: the bundle is pyoci's, the shim removes it if the embedder vanishes
         flags = "xb" + ("t" if tty else "") + ("r" if config.rootless else "")
         flags += "s" if systemd_cgroup else ""
+        # run(): the shim starts the container at once and deletes it when it exits
+        flags += "ad" if _run else ""
+        self._shim_deleted = False  # (so the embedder only tidies up its side)
         self._streams = _Streams()
         try:
             child, to_close = self._streams.resolve(stdin, stdout, stderr)
@@ -337,7 +379,7 @@ class Container:
         self._wrap_streams()
         if _wait:
             try:
-                self._created(self._recv(None))
+                self._created(self._recv_raw())
             except BaseException:
                 self._abandon()
                 raise
@@ -377,6 +419,7 @@ class Container:
                     break
         except OSError:
             pass
+        self._drop_ctl_reader()
         self._ctl.close()
         if self._spawned is not None:
             self._spawned.wait()
@@ -390,7 +433,9 @@ class Container:
         self._close_streams()
         self._bundle.remove()
 
-    def _read_message(self) -> dict[str, Any]:
+    def _recv_raw(self) -> dict[str, Any]:
+        """Read one message (blocking); ``{"eof": True}`` once the shim has
+        closed its end (after a delete, or it vanished: ``_check_gone`` tells)."""
         from pyoci.util import jsonio
         from pyoci.util.fdpass import cmsg_space, unpack_fds
 
@@ -400,42 +445,141 @@ class Container:
             if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
                 fds += unpack_fds(payload)
         if not data:
-            raise SetupError(f"container {self.id}: its shim exited unexpectedly")
+            return {"eof": True}
         msg: dict[str, Any] = jsonio.loads(data)
         if fds:
             for fd in fds:
                 os.set_inheritable(fd, False)
             msg["_fds"] = fds
+        return msg
+
+    def _apply(self, msg: dict[str, Any]) -> None:
+        """File a message (``_cond`` held, or from the event loop's thread)."""
+        if msg.get("eof"):
+            self._shim_gone = True
+            return
+        if "exec_exited" in msg:
+            self._exec_status[int(msg["exec_exited"])] = int(msg["status"])
+        if msg.get("deleted"):
+            self._shim_deleted = True
         if "exited" in msg:
             self.exit_stats = msg.get("stats") or {}
             self.returncode = os.waitstatus_to_exitcode(int(msg["exited"]))
+        if "ok" in msg or "error" in msg or "exec_started" in msg:
+            self._answers[self._answered] = msg
+            self._answered += 1
+
+    def _read_message(self) -> dict[str, Any]:
+        """Read and file one message (the asyncio methods: one thread)."""
+        msg = self._recv_raw()
+        self._apply(msg)
         return msg
 
-    def _recv(self, timeout: float | None) -> dict[str, Any]:
-        """The next message; None timeout waits forever."""
-        if timeout is not None:
-            ready = select.select([self._ctl], [], [], max(0.0, timeout))[0]
-            if not ready:
-                raise TimeoutExpired(self.args, timeout)
-        return self._read_message()
+    def _progress(self, timeout: float | None) -> bool:
+        """With ``_cond`` held: read and file one message within ``timeout``
+        (None: no limit), or, while another thread reads, wait for it to file
+        one.  False when nothing came (or the shim is gone)."""
+        if self._shim_gone:
+            return False
+        if self._reading:
+            return self._cond.wait(timeout)
+        self._reading = True
+        msg = None
+        self._cond.release()
+        try:
+            if timeout is None or select.select([self._ctl], [], [], max(0.0, timeout))[0]:
+                msg = self._recv_raw()
+        finally:
+            self._cond.acquire()
+            self._reading = False
+            if msg is not None:
+                self._apply(msg)
+            self._cond.notify_all()
+        return msg is not None and not msg.get("eof")
 
-    def _request(self, op: str, **fields: Any) -> None:
+    def _check_gone(self) -> None:
+        if self._deleted or (self._shim_gone and (self._deleting or self._shim_deleted)):
+            raise InvalidState(f"container {self.id} was deleted")
+        if self._shim_gone:
+            raise SetupError(f"container {self.id}: its shim exited unexpectedly")
+
+    def _send(self, op: str, fds: Sequence[int], fields: Mapping[str, Any]) -> int:
+        """Send a request (``_cond`` held); its number, to find its answer by."""
         from pyoci.util import jsonio
 
-        with self._lock:
-            if self._deleted:
-                raise ContainerNotFound(self.id)
+        if self._deleted or self._shim_gone:
+            raise ContainerNotFound(self.id)
+        data = jsonio.dumps({"op": op, **fields}).encode()
+        try:
+            if fds:
+                from pyoci.util.fdpass import pack_fds
+
+                rights = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, pack_fds(list(fds)))]
+                self._ctl.sendmsg([data], rights)
+            else:
+                self._ctl.send(data)
+        except OSError as exc:
+            gone = f"container {self.id}: its shim is gone ({exc.strerror})"
+            raise SetupError(gone) from None
+        self._sent += 1
+        if op == "delete":
+            self._deleting = True
+        return self._sent - 1
+
+    def _request(self, op: str, fds: Sequence[int] = (), **fields: Any) -> dict[str, Any]:
+        """Send a request (with ``fds`` by SCM_RIGHTS) and return its answer."""
+        with self._cond:
+            ticket = self._send(op, fds, fields)
+            while ticket not in self._answers:
+                if self._shim_gone:
+                    raise SetupError(f"container {self.id}: its shim exited unexpectedly")
+                self._progress(None)
+            msg = self._answers.pop(ticket)
+        if "error" in msg:
+            raise error_from(msg)
+        return msg
+
+    def _pump_until(self, pump: _Pump, done: Any, deadline: float | None) -> bool:
+        """Move ``pump``'s data (and read the control socket when no other
+        thread does) until ``done()``; False if ``deadline`` passed first."""
+        while True:
+            with self._cond:
+                if done():
+                    return True
+                reader = not self._reading and not self._shim_gone and not done()
+                if reader:
+                    self._reading = True
+            rlist: list[Any] = list(pump.open_readers)
+            if reader:
+                rlist.append(self._ctl)
+            wlist = [pump.writing] if pump.writing is not None else []
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not reader:  # another thread files the messages: look again soon
+                remaining = 0.05 if remaining is None else min(remaining, 0.05)
+            msg = None
             try:
-                self._ctl.send(jsonio.dumps({"op": op, **fields}).encode())
-            except OSError as exc:
-                gone = f"container {self.id}: its shim is gone ({exc.strerror})"
-                raise SetupError(gone) from None
-            while True:
-                msg = self._recv(None)
-                if "error" in msg:
-                    raise error_from(msg)
-                if msg.get("ok"):
-                    return
+                r, w, _x = select.select(rlist, wlist, [], remaining)
+                if reader and self._ctl in r:
+                    msg = self._recv_raw()
+            finally:
+                if reader:
+                    with self._cond:
+                        self._reading = False
+                        if msg is not None:
+                            self._apply(msg)
+                        self._cond.notify_all()
+            if not r and not w and deadline is not None and time.monotonic() >= deadline:
+                return False
+            if w:
+                pump.on_write()
+            for item in r:
+                if item is not self._ctl:
+                    pump.on_read(item)
+                    self._check_output_cap(pump)
+            if not rlist and not wlist and not reader:
+                with self._cond:  # nothing to pump: wait for the reader's news
+                    if not done():
+                        self._cond.wait(remaining)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -444,27 +588,25 @@ class Container:
         self._request("start")
 
     def poll(self) -> int | None:
-        with self._lock:
-            ready = self.returncode is None and not self._deleted
-            if ready and select.select([self._ctl], [], [], 0)[0]:
-                self._read_message()
+        with self._cond:
+            while (
+                self.returncode is None and not self._deleted and not self._reading
+                and self._progress(0)
+            ):
+                pass
             return self.returncode
 
     def wait(self, timeout: float | None = None) -> int:
         """Wait for the process to exit and return its returncode (``-N`` for
         signal N).  On timeout raise ``TimeoutExpired``; it keeps running."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        with self._lock:
+        with self._cond:
             while self.returncode is None:
-                if self._deleted:
-                    raise InvalidState(f"container {self.id} was deleted")
+                self._check_gone()
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     raise TimeoutExpired(self.args, timeout or 0.0)
-                try:
-                    self._recv(remaining)
-                except TimeoutExpired:
-                    raise TimeoutExpired(self.args, timeout or 0.0) from None
+                self._progress(remaining)
             return self.returncode
 
     def communicate(
@@ -474,26 +616,16 @@ class Container:
         wait for the exit.  On timeout raise ``TimeoutExpired`` (with the output
         so far); the container keeps running and a later call goes on."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        with self._lock:
+        with self._io_lock:
             pump = self._get_pump(input)
-            while not (pump.done and self.returncode is not None):
-                rlist: list[Any] = list(pump.open_readers)
-                if self.returncode is None:
-                    rlist.append(self._ctl)
-                wlist = [pump.writing] if pump.writing is not None else []
-                remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-                r, w, _x = select.select(rlist, wlist, [], remaining)
-                if not r and not w:
-                    out, err = self._outputs(pump)
-                    raise TimeoutExpired(self.args, timeout or 0.0, out, err)
-                if w:
-                    pump.on_write()
-                for item in r:
-                    if item is self._ctl:
-                        self._read_message()
-                    else:
-                        pump.on_read(item)
-                        self._check_output_cap(pump)
+
+            def done() -> bool:
+                gone = self._deleted or self._shim_gone
+                return pump.done and (self.returncode is not None or gone)
+
+            if not self._pump_until(pump, done, deadline):
+                out, err = self._outputs(pump)
+                raise TimeoutExpired(self.args, timeout or 0.0, out, err)
             return self._outputs(pump)
 
     def _get_pump(self, input: bytes | str | None) -> _Pump:
@@ -524,8 +656,8 @@ class Container:
 
         try:
             lifecycle.kill(self._opts, self.id, int(sig))
-        except ContainerNotRunning:
-            pass
+        except (ContainerNotRunning, ContainerNotFound):
+            pass  # it has exited (and run()'s shim may have deleted it): as Popen
 
     def terminate(self) -> None:
         self.send_signal(15)
@@ -537,20 +669,33 @@ class Container:
 
         try:
             lifecycle.kill(self._opts, self.id, int(sig), all_processes=True)
-        except ContainerNotRunning:
+        except (ContainerNotRunning, ContainerNotFound):
             pass
 
     def delete(self, force: bool = False) -> None:
         """Delete the container (``force``: kill it first) and everything pyoci
         made for it: state, cgroup, bundle, shim.  Idempotent."""
-        with self._lock:
+        with self._cond:
             if self._deleted:
                 return
+            shim_deleted = self._shim_deleted or self._shim_gone
+        if not shim_deleted:
             self._request("delete", force=force)
+        self._tidy()
+
+    def _tidy(self) -> None:
+        """The embedder's side of a delete, once (another thread may race us)."""
+        with self._cond:
+            if self._deleted:
+                return
+            while self._reading:  # (it reads the shim's EOF now)
+                self._cond.wait(1.0)
             self._finish_delete()
+            self._cond.notify_all()
 
     def _finish_delete(self) -> None:
         self._deleted = True
+        self._drop_ctl_reader()
         self._ctl.close()
         if self._spawned is not None:
             self._spawned.wait()
@@ -596,7 +741,7 @@ class Container:
     @property
     def state(self) -> str:
         """``created``, ``running``, ``paused``, ``stopped``, or ``deleted``."""
-        if self._deleted:
+        if self._deleted or self._shim_deleted:
             return "deleted"
         from pyoci.ops import lifecycle
 
@@ -665,32 +810,78 @@ class Container:
         encoding: str | None = None,
         errors: str | None = None,
     ) -> Completed:
-        """Run another process in the running container (``pyoci exec`` in a
-        process of its own); a process killed by signal N returns ``128+N``."""
-        argv = [*_interpreter(CLI), "--root", self.root, "exec"]
-        for key, value in (env or {}).items():
-            argv += ["--env", f"{key}={value}"]
-        if cwd:
-            argv += ["--cwd", cwd]
-        if user is not None:
-            from pyoci.sandbox.config import parse_user
+        """Run another process in the container and wait for it, as
+        ``subprocess.run`` (stdio, ``input``, ``capture_output``, ``text``,
+        ``check``).  The shim starts it (the embedder is not forked) and
+        reports its wait status: a process killed by signal N returns ``-N``.
 
-            ids = parse_user(user)
-            argv += ["--user", f"{ids['uid']}:{ids['gid']}"]
-        argv += [self.id, *args]
+        ``timeout``: the process and every process it started are killed (the
+        rest of the container keeps running), then :class:`TimeoutExpired` is
+        raised with the output so far and ``result`` (``timed_out``, ``-9``).
+        Any thread may exec while others exec, wait or signal."""
+        stdin, stdout, stderr = stdio_args(input, stdin, stdout, stderr, capture_output)
+        data, fields = _exec_request(args, input, env, cwd, user, encoding, errors)
         started = time.monotonic()
+        deadline = None if timeout is None else started + timeout
+        streams = _Streams()
+        timed_out = False
+        child, to_close = streams.resolve(stdin, stdout, stderr)
         try:
-            done = subprocess.run(
-                argv, input=input, stdin=stdin, stdout=stdout, stderr=stderr,
-                capture_output=capture_output, timeout=timeout,
-                text=text, encoding=encoding, errors=errors,
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise TimeoutExpired(list(args), timeout or 0.0, exc.output, exc.stderr) from None
-        result = Completed(
-            list(args), done.returncode, done.stdout, done.stderr,
-            id=self.id, duration=time.monotonic() - started,
+            try:
+                reply = self._request("exec", fds=child, **fields)
+            finally:
+                for fd in to_close:
+                    os.close(fd)
+            pid = int(reply["exec_started"])
+            pump = _Pump(streams, data)
+
+            def done() -> bool:
+                if self._shim_gone and pid not in self._exec_status:
+                    raise SetupError(f"container {self.id}: its shim exited during exec")
+                return pump.done and pid in self._exec_status
+
+            if not self._pump_until(pump, done, deadline):
+                timed_out = True
+                self._request("exec_kill", pid=pid)
+                if pump.writing is not None:
+                    pump.writing = None
+                    assert streams.stdin is not None
+                    streams.stdin.close()
+                # killed: what is in the pipes, not an EOF that a process it
+                # started elsewhere may hold back (subprocess.run does not
+                # wait for it either)
+                self._pump_until(pump, lambda: pid in self._exec_status, None)
+                _drain(pump)
+            with self._cond:
+                status = self._exec_status.pop(pid)
+        finally:
+            streams.close()
+        return self._exec_result(
+            args, status, pump, started, timed_out, timeout, check, text, encoding, errors
         )
+
+    def _exec_result(
+        self,
+        args: Sequence[str],
+        status: int,
+        pump: _Pump,
+        started: float,
+        timed_out: bool,
+        timeout: float | None,
+        check: bool,
+        text: bool,
+        encoding: str | None,
+        errors: str | None,
+    ) -> Completed:
+        out, err = pump.output("stdout"), pump.output("stderr")
+        if text or encoding or errors:
+            out, err = _decode(out, encoding, errors), _decode(err, encoding, errors)
+        result = Completed(
+            list(args), os.waitstatus_to_exitcode(status), out, err, id=self.id,
+            timed_out=timed_out, duration=time.monotonic() - started,
+        )
+        if timed_out:
+            raise TimeoutExpired(result.args, timeout or 0.0, out, err, result)
         if check:
             result.check_returncode()
         return result
@@ -700,92 +891,191 @@ class Container:
     @classmethod
     async def create_async(cls, config: Config, **kw: Any) -> Container:
         """The constructor without blocking the event loop while the shim sets up."""
-        self = cls(config, _wait=False, **kw)
+        import asyncio
+
+        self = cls(config, _wait=False, **kw)  # (_run passes through kw)
         try:
-            await self._readable()
-            self._created(self._read_message())
+            await asyncio.wait([self._ctl_ready()])
+            self._created(self._recv_raw())
         except BaseException:
             self._abandon()
             raise
         return self
 
-    async def _readable(self, *fds: int) -> int:
-        """Wait until the control socket (or one of ``fds``) is readable."""
+    def _ctl_ready(self) -> Any:
+        """A future done when the control socket is readable, shared by every
+        task of the loop waiting on it (a second ``add_reader`` on the fd would
+        replace the first: a waiting task would never wake)."""
         import asyncio
 
         loop = asyncio.get_running_loop()
-        fut: asyncio.Future[tuple[str, int]] = loop.create_future()
-        watched = [self._ctl.fileno(), *fds]
-        for fd in watched:
-            loop.add_reader(fd, _settle, fut, "r", fd)
-        try:
-            return (await fut)[1]
-        finally:
-            for fd in watched:
-                loop.remove_reader(fd)
+        fut = self._ctl_future
+        if fut is not None and not fut.done():
+            return fut
+        fut = loop.create_future()
+        if self._shim_gone:
+            fut.set_result(None)
+            return fut
+        fd = self._ctl.fileno()
+
+        def ready() -> None:
+            loop.remove_reader(fd)
+            if not fut.done():
+                fut.set_result(None)
+
+        loop.add_reader(fd, ready)
+        self._ctl_future, self._ctl_loop = fut, loop
+        return fut
+
+    def _drop_ctl_reader(self) -> None:
+        """Before the control socket is closed: no reader may stay on the loop."""
+        fut, loop = self._ctl_future, self._ctl_loop
+        self._ctl_future = self._ctl_loop = None
+        if fut is not None and not fut.done() and loop is not None:
+            try:
+                loop.remove_reader(self._ctl.fileno())
+            except (RuntimeError, ValueError, OSError):
+                pass  # (its loop is closed, or another thread's)
+            fut.cancel()
+
+    async def _next(self, *others: Any) -> None:
+        """Wait until the control socket is readable (or one of ``others`` is
+        done), then file every message it holds, without blocking."""
+        import asyncio
+
+        await asyncio.wait([self._ctl_ready(), *others], return_when=asyncio.FIRST_COMPLETED)
+        while not self._shim_gone and select.select([self._ctl], [], [], 0)[0]:
+            self._read_message()
 
     async def wait_async(self) -> int:
         """``wait()`` for asyncio: readiness of the shim's socket on the loop (the
         shim learns of the exit from a pidfd), no thread."""
         while self.returncode is None:
-            if self._deleted:
-                raise InvalidState(f"container {self.id} was deleted")
-            await self._readable()
-            self._read_message()
+            self._check_gone()
+            await self._next()
         return self.returncode
 
     async def communicate_async(self, input: bytes | str | None = None) -> tuple[Any, Any]:
         """``communicate()`` for asyncio (no timeout: use ``asyncio.timeout``)."""
+        pump = self._get_pump(input)
+        await self._pump_async(
+            pump, lambda: pump.done and (self.returncode is not None or self._shim_gone)
+        )
+        return self._outputs(pump)
+
+    async def _pump_async(self, pump: _Pump, done: Any) -> None:
+        """``_pump_until`` on the event loop: move ``pump``'s data and file the
+        shim's messages until ``done()``."""
         import asyncio
         import functools
 
         loop = asyncio.get_running_loop()
-        pump = self._get_pump(input)
-        while not (pump.done and self.returncode is not None):
+        while not done():
             fut: asyncio.Future[tuple[str, Any]] = loop.create_future()
             ready = functools.partial(_settle, fut)
-
             readers = list(pump.open_readers)
-            if self.returncode is None:
-                readers.append(self._ctl.fileno())
             for fd in readers:
                 loop.add_reader(fd, ready, "r", fd)
             writer = pump.writing
             if writer is not None:
                 loop.add_writer(writer, ready, "w", writer)
             try:
-                kind, fd = await fut
+                if not self._shim_gone:
+                    await self._next(fut)
+                else:
+                    await fut
             finally:
                 for r in readers:
                     loop.remove_reader(r)
                 if writer is not None:
                     loop.remove_writer(writer)
-            if kind == "w":
-                pump.on_write()
-            elif fd == self._ctl.fileno():
-                self._read_message()
-            else:
-                pump.on_read(fd)
-                self._check_output_cap(pump)
-        return self._outputs(pump)
+            if fut.done():
+                kind, fd = fut.result()
+                if kind == "w":
+                    pump.on_write()
+                else:
+                    pump.on_read(fd)
+                    self._check_output_cap(pump)
+
+    async def exec_async(
+        self,
+        args: Sequence[str],
+        *,
+        input: bytes | str | None = None,
+        stdin: StdioArg = None,
+        stdout: StdioArg = None,
+        stderr: StdioArg = None,
+        capture_output: bool = False,
+        timeout: float | None = None,
+        check: bool = False,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+        user: int | str | None = None,
+        text: bool = False,
+        encoding: str | None = None,
+        errors: str | None = None,
+    ) -> Completed:
+        """``exec()`` for asyncio.  A timeout, or cancelling the task, kills the
+        process and what it started (the container runs on); cancelling then
+        re-raises ``CancelledError``."""
+        import asyncio
+
+        stdin, stdout, stderr = stdio_args(input, stdin, stdout, stderr, capture_output)
+        data, fields = _exec_request(args, input, env, cwd, user, encoding, errors)
+        started = time.monotonic()
+        streams = _Streams()
+        timed_out = False
+        child, to_close = streams.resolve(stdin, stdout, stderr)
+        try:
+            try:
+                ticket = self._send("exec", child, fields)
+            finally:
+                for fd in to_close:
+                    os.close(fd)
+            reply = await self._answer_async(ticket)
+            pid = int(reply["exec_started"])
+            pump = _Pump(streams, data)
+
+            def done() -> bool:
+                if self._shim_gone and pid not in self._exec_status:
+                    raise SetupError(f"container {self.id}: its shim exited during exec")
+                return pump.done and pid in self._exec_status
+
+            cancelled = False
+            try:
+                await asyncio.wait_for(self._pump_async(pump, done), timeout)
+            except (TimeoutError, asyncio.CancelledError) as exc:
+                cancelled = isinstance(exc, asyncio.CancelledError)
+                timed_out = not cancelled
+                await self._request_async("exec_kill", pid=pid)
+                if pump.writing is not None:
+                    pump.writing = None
+                    assert streams.stdin is not None
+                    streams.stdin.close()
+                await self._pump_async(pump, lambda: pid in self._exec_status)
+                _drain(pump)
+                if cancelled:
+                    self._exec_status.pop(pid, None)
+                    raise
+            status = self._exec_status.pop(pid)
+        finally:
+            streams.close()
+        return self._exec_result(
+            args, status, pump, started, timed_out, timeout, check, text, encoding, errors
+        )
 
     async def _request_async(self, op: str, **fields: Any) -> None:
-        from pyoci.util import jsonio
+        await self._answer_async(self._send(op, (), fields))
 
-        if self._deleted:
-            raise ContainerNotFound(self.id)
-        try:
-            self._ctl.send(jsonio.dumps({"op": op, **fields}).encode())
-        except OSError as exc:
-            gone = f"container {self.id}: its shim is gone ({exc.strerror})"
-            raise SetupError(gone) from None
-        while True:
-            await self._readable()
-            msg = self._read_message()
-            if "error" in msg:
-                raise error_from(msg)
-            if msg.get("ok"):
-                return
+    async def _answer_async(self, ticket: int) -> dict[str, Any]:
+        while ticket not in self._answers:
+            if self._shim_gone:
+                raise SetupError(f"container {self.id}: its shim exited unexpectedly")
+            await self._next()
+        msg = self._answers.pop(ticket)
+        if "error" in msg:
+            raise error_from(msg)
+        return msg
 
     async def start_async(self) -> None:
         """``start()`` without blocking the event loop."""
@@ -795,7 +1085,8 @@ class Container:
         """``delete()`` without blocking the event loop."""
         if self._deleted:
             return
-        await self._request_async("delete", force=force)
+        if not self._shim_deleted:
+            await self._request_async("delete", force=force)
         self._finish_delete()
 
     async def __aenter__(self) -> Container:
@@ -823,6 +1114,41 @@ class Container:
             oom_killed=s.oom_kills > 0, memory_peak=s.memory_peak, cpu_time=s.cpu_time,
             duration=time.monotonic() - self.created_at,
         )
+
+
+def _exec_request(
+    args: Sequence[str],
+    input: bytes | str | None,
+    env: Mapping[str, str] | None,
+    cwd: str | None,
+    user: int | str | None,
+    encoding: str | None,
+    errors: str | None,
+) -> tuple[bytes | None, dict[str, Any]]:
+    """``input`` as bytes and the fields of an ``exec`` request."""
+    if isinstance(input, str):
+        input = input.encode(encoding or "utf-8", errors or "strict")
+    fields: dict[str, Any] = {"args": list(args)}
+    if env:
+        fields["env"] = [f"{k}={v}" for k, v in env.items()]
+    if cwd:
+        fields["cwd"] = cwd
+    if user is not None:
+        from pyoci.sandbox.config import parse_user
+
+        ids = parse_user(user)
+        fields["user"] = f"{ids['uid']}:{ids['gid']}"
+    return input, fields
+
+
+def _drain(pump: _Pump) -> None:
+    """Read what the pipes hold now, without waiting for their end."""
+    for fd in list(pump.open_readers):
+        while fd in pump.open_readers and select.select([fd], [], [], 0)[0]:
+            before = sum(len(c) for c in pump.chunks[fd])
+            pump.on_read(fd)
+            if sum(len(c) for c in pump.chunks[fd]) == before and fd in pump.open_readers:
+                break
 
 
 def _settle(fut: Any, kind: str, what: Any) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pyoci.sandbox.config import Config, Mount
-from pyoci.sandbox.container import PIPE, Container, StdioArg
+from pyoci.sandbox.container import Container, StdioArg, stdio_args
 from pyoci.sandbox.results import CalledProcessError, Completed, TimeoutExpired
 
 
@@ -47,24 +47,6 @@ def make_config(
     return cfg
 
 
-def _stdio(
-    input: bytes | str | None,
-    stdin: StdioArg,
-    stdout: StdioArg,
-    stderr: StdioArg,
-    capture_output: bool,
-) -> tuple[StdioArg, StdioArg, StdioArg]:
-    if input is not None:
-        if stdin is not None:
-            raise ValueError("stdin and input arguments may not both be used.")
-        stdin = PIPE
-    if capture_output:
-        if stdout is not None or stderr is not None:
-            raise ValueError("stdout and stderr arguments may not be used with capture_output.")
-        stdout = stderr = PIPE
-    return stdin, stdout, stderr
-
-
 def run(
     args: Sequence[str],
     rootfs: str | os.PathLike[str] | None = None,
@@ -98,7 +80,9 @@ def run(
     As ``subprocess.run``, except: ``env`` adds to the OCI default (``PATH``
     only; the host environment is never passed), ``cwd`` is in the container,
     the root is read-only and the network is a namespace with only ``lo``
-    unless asked otherwise.  ``timeout`` kills every process of the container,
+    unless asked otherwise.  ``timeout`` (counted from the start of the
+    process, as ``subprocess`` counts from the spawn: the set-up before it is
+    not included) kills every process of the container,
     deletes it, then raises :class:`TimeoutExpired` (``stdout``/``stderr`` hold
     the output so far, ``result`` the accounting).  ``check=True`` raises
     :class:`CalledProcessError` for a non-zero returncode.  ``max_output``:
@@ -109,13 +93,12 @@ def run(
         args, rootfs, config, env=env, cwd=cwd, user=user, memory=memory, pids=pids,
         cpus=cpus, network=network, readonly=readonly, mounts=mounts,
     )
-    stdin, stdout, stderr = _stdio(input, stdin, stdout, stderr, capture_output)
+    stdin, stdout, stderr = stdio_args(input, stdin, stdout, stderr, capture_output)
     with Container(
         cfg, stdin=stdin, stdout=stdout, stderr=stderr, text=text, encoding=encoding,
-        errors=errors, root=root,
+        errors=errors, root=root, _run=True,
     ) as c:
         c.max_output = max_output
-        c.start()
         try:
             out, err = c.communicate(input, timeout)
         except TimeoutExpired:
@@ -156,14 +139,13 @@ async def run_async(
     import asyncio
 
     cfg = make_config(args, rootfs, config, **limits)
-    stdin, stdout, stderr = _stdio(input, stdin, stdout, stderr, capture_output)
+    stdin, stdout, stderr = stdio_args(input, stdin, stdout, stderr, capture_output)
     c = await Container.create_async(
         cfg, stdin=stdin, stdout=stdout, stderr=stderr, text=text, encoding=encoding,
-        errors=errors, root=root,
+        errors=errors, root=root, _run=True,
     )
     async with c:
         c.max_output = max_output
-        await c.start_async()
         try:
             out, err = await asyncio.wait_for(c.communicate_async(input), timeout)
         except TimeoutError:

@@ -131,13 +131,15 @@ def test_run_check_raises_called_process_error(run: Any) -> None:
 def test_run_timeout_kills_whole_container(run: Any, sroot: str) -> None:
     started = time.monotonic()
     with pytest.raises(pyoci.TimeoutExpired) as info:
-        run(sh("echo before; sleep 300 & exec sleep 300"), capture_output=True, timeout=1)
+        run(sh("echo before; sleep 3011 & exec sleep 3012"), capture_output=True, timeout=1)
     assert time.monotonic() - started < 10
     exc = info.value
     assert isinstance(exc, subprocess.TimeoutExpired)
     assert exc.stdout == b"before\n"
     assert exc.result is not None and exc.result.timed_out and exc.result.returncode == -9
-    assert not pids_with_cmdline("sleep 300")  # the grandchild too (sroot checks the rest)
+    # (a command line's words are NUL-separated)
+    assert not pids_with_cmdline("sleep\x003011"), "the grandchild is killed too"
+    assert not pids_with_cmdline("sleep\x003012")  # (sroot checks the rest)
 
 
 def test_missing_program_is_file_not_found(run: Any) -> None:
@@ -220,6 +222,69 @@ def test_container_handle_verbs(cfg: Any, sroot: str) -> None:
     assert not os.path.exists(c._bundle.path)
 
 
+def test_exec_reports_a_signal_death_as_a_negative_returncode(cfg: Any, sroot: str) -> None:
+    with Container(cfg(["sleep", "300"]), root=sroot) as c:
+        c.start()
+        r = c.exec(sh("echo hi; kill -9 $$"), capture_output=True)
+        assert (r.returncode, r.signal, r.stdout) == (-9, 9, b"hi\n")
+        r = c.exec(sh("exit 137"))
+        assert (r.returncode, r.signal) == (137, None)
+        with pytest.raises(pyoci.CalledProcessError, match="SIGTERM") as info:
+            c.exec(sh("kill -TERM $$"), check=True)
+        assert info.value.returncode == -signal.SIGTERM
+        with pytest.raises(FileNotFoundError):
+            c.exec(["/no/such/program"])
+        assert c.poll() is None
+
+
+def test_exec_timeout_kills_the_process_and_its_children_only(cfg: Any, sroot: str) -> None:
+    with Container(cfg(["sleep", "300"]), root=sroot) as c:
+        c.start()
+        started = time.monotonic()
+        with pytest.raises(pyoci.TimeoutExpired) as info:
+            c.exec(sh("echo before; sleep 3021 & setsid sleep 3022 & exec sleep 3023"),
+                   capture_output=True, timeout=0.5)
+        assert time.monotonic() - started < 10
+        exc = info.value
+        assert isinstance(exc, subprocess.TimeoutExpired) and exc.stdout == b"before\n"
+        assert exc.result is not None and exc.result.timed_out and exc.result.returncode == -9
+        for n in (3021, 3022, 3023):
+            assert not pids_with_cmdline(f"sleep\x00{n}"), f"sleep {n} left"
+        # a child that double-forked away (re-parented to the container's
+        # init, holding the pipe): killed too (it stayed in the session), and
+        # the timeout is not held back by the pipe
+        started = time.monotonic()
+        with pytest.raises(pyoci.TimeoutExpired):
+            c.exec(sh("(sleep 3024 &); exec sleep 3025"), capture_output=True, timeout=0.5)
+        assert time.monotonic() - started < 10
+        assert not pids_with_cmdline("sleep\x003024") and not pids_with_cmdline("sleep\x003025")
+        # the container itself keeps running
+        assert c.poll() is None and c.state == "running"
+        assert c.exec(["true"]).returncode == 0
+        assert c.processes() == [c.pid]
+
+
+def test_exec_stdio_like_subprocess(cfg: Any, sroot: str, tmp_path: Path) -> None:
+    with Container(cfg(["sleep", "300"]), root=sroot) as c:
+        c.start()
+        with open(tmp_path / "out", "wb") as f:
+            assert c.exec(sh("echo a; echo b >&2"), stdout=f, stderr=subprocess.STDOUT,
+                          stdin=subprocess.DEVNULL).returncode == 0
+        assert (tmp_path / "out").read_bytes() == b"a\nb\n"
+        fd = os.open(tmp_path / "out", os.O_RDONLY)
+        try:
+            r = c.exec(["cat"], stdin=fd, capture_output=True, text=True)
+        finally:
+            os.close(fd)
+        assert r.stdout == "a\nb\n"
+        r = c.exec(sh("cat; head -c 5000000 /dev/zero >&2"), input=b"x" * 2_000_000,
+                   capture_output=True, timeout=120)
+        assert len(r.stdout) == 2_000_000 and len(r.stderr) == 5_000_000
+        r = c.exec(sh('echo "$FOO $(pwd) $(id -u)"'), env={"FOO": "bar"}, cwd="/tmp",
+                   user=1000, capture_output=True, text=True)
+        assert r.stdout == "bar /tmp 1000\n"
+
+
 @pytest.mark.parametrize("exc_type", [RuntimeError, KeyboardInterrupt])
 def test_context_manager_cleans_up_when_body_raises(
     cfg: Any, sroot: str, exc_type: type[BaseException]
@@ -292,6 +357,7 @@ def test_many_threads_run_concurrently(cfg: Any, sroot: str) -> None:
         except BaseException as exc:
             errors.append(exc)
 
+    pyoci.run(["true"], config=cfg(["true"]), root=sroot)  # the fork server (one fd) is up
     fds_before = len(os.listdir("/proc/self/fd"))
     with warnings.catch_warnings():
         warnings.simplefilter("error", DeprecationWarning)  # fork-with-threads warning
@@ -305,6 +371,47 @@ def test_many_threads_run_concurrently(cfg: Any, sroot: str) -> None:
     assert all(out == f"{n}-{i}\n".encode() for n, i, out, _ in results)
     assert len({cid for *_, cid in results}) == 24
     assert len(os.listdir("/proc/self/fd")) == fds_before
+
+
+def test_threads_share_one_container(cfg: Any, sroot: str) -> None:
+    """wait() in one thread does not hold back exec() in others (Popen-like)."""
+    with Container(cfg(["sleep", "300"]), root=sroot) as c:
+        c.start()
+        waited: list[Any] = []
+        waiter = threading.Thread(target=lambda: waited.append(c.wait()))
+        waiter.start()
+        time.sleep(0.2)  # the waiter reads the control socket now
+        results: list[Any] = []
+
+        def execs(n: int) -> None:
+            for i in range(3):
+                r = c.exec(sh(f"echo {n}-{i}; exit {i}"), capture_output=True, timeout=30)
+                results.append((r.stdout, r.returncode))
+
+        started = time.monotonic()
+        threads = [threading.Thread(target=execs, args=(n,)) for n in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert time.monotonic() - started < 30
+        assert sorted(results) == sorted(
+            (f"{n}-{i}\n".encode(), i) for n in range(4) for i in range(3)
+        )
+        assert waiter.is_alive() and c.poll() is None
+        c.kill()
+        waiter.join(10)
+        assert waited == [-signal.SIGKILL]
+    # a delete from another thread ends a wait() as a kill does (Popen-like)
+    with Container(cfg(["sleep", "300"]), root=sroot) as c:
+        c.start()
+        waited.clear()
+        waiter = threading.Thread(target=lambda: waited.append(c.wait()))
+        waiter.start()
+        time.sleep(0.2)
+        c.delete(force=True)
+        waiter.join(10)
+        assert waited == [-signal.SIGKILL] and c.returncode == -signal.SIGKILL
 
 
 def test_asyncio_run_async_gather_and_wait_async(cfg: Any, sroot: str) -> None:
@@ -348,25 +455,62 @@ def _rss_kb() -> int:
     return 0
 
 
-@pytest.mark.parametrize("count", [int(os.environ.get("PYOCI_SANDBOX_LEAK_RUNS", "200"))])
+def _fds_and_rss_of(pid: int) -> tuple[int, int]:
+    with open(f"/proc/{pid}/status") as f:
+        rss = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+    return len(os.listdir(f"/proc/{pid}/fd")), rss
+
+
+# 1000 as the issue asks (about a minute here); PYOCI_SANDBOX_LEAK_RUNS=N to change it
+@pytest.mark.parametrize("count", [int(os.environ.get("PYOCI_SANDBOX_LEAK_RUNS", "1000"))])
 def test_sequential_runs_leak_nothing(run: Any, sroot: str, count: int) -> None:
+    """``count`` sequential run() calls (successes, failures, timeouts, missing
+    programs, OOM kills mixed) leave the embedder's and the fork server's fd
+    counts and RSS flat, no thread, no child, and the host clean (``sroot``)."""
+    from pyoci.sandbox import container as impl
+
     def some(i: int) -> None:
-        if i % 10 == 9:
+        if i % 25 == 24:
             with pytest.raises(pyoci.TimeoutExpired):
                 run(["sleep", "30"], timeout=0.05, capture_output=True)
+        elif i % 50 == 13:
+            with pytest.raises(FileNotFoundError):
+                run(["/no/such/program"], capture_output=True)
+        elif i % 100 == 37:
+            r = run(sh("x=$(head -c 33554432 /dev/zero | tr '\\0' a)"), memory="16m")
+            assert r.oom_killed and r.returncode == -9, r
         else:
             r = run(sh(f"echo {i}; exit {i % 3}"), capture_output=True)
-            assert r.stdout == f"{i}\n".encode()
+            assert (r.stdout, r.returncode) == (f"{i}\n".encode(), i % 3)
 
-    for i in range(20):  # warm up caches (schema, seccomp, imports)
+    for i in range(20):  # warm up caches (schema, seccomp, imports, allocator)
         some(i)
-    fds = len(os.listdir("/proc/self/fd"))
-    rss = _rss_kb()
+    assert impl._server is not None
+    server = impl._server[2].pid
+    mine, theirs = [_fds_and_rss_of(os.getpid())], [_fds_and_rss_of(server)]
     for i in range(count):
         some(i)
-    assert len(os.listdir("/proc/self/fd")) == fds
-    assert _rss_kb() - rss < 4096, (rss, _rss_kb())
+        if i % 100 == 99:
+            mine.append(_fds_and_rss_of(os.getpid()))
+            theirs.append(_fds_and_rss_of(server))
+    assert impl._server is not None and impl._server[2].pid == server  # never restarted
+    # fds: exactly back; RSS: the trend after the first tenth (allocator warm-up)
+    # stays under 2 kB a run
+    assert mine[-1][0] == mine[0][0], mine
+    assert theirs[-1][0] == theirs[0][0], theirs
+    settled = max(1, len(mine) // 10)
+    budget = 2 * (count - 100 * settled) + 1024
+    assert mine[-1][1] - mine[settled][1] < budget, mine
+    assert theirs[-1][1] - theirs[settled][1] < budget, theirs
     assert threading.active_count() == 1
+    deadline = time.monotonic() + 5  # (the fork server reaps its exited shims each second)
+    while True:
+        with open(f"/proc/{server}/task/{server}/children") as f:
+            left = f.read().split()
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert not left, "the fork server has children (shims) left"
     assert not mounts_under(tempfile.gettempdir() + "/pyoci-bundle-")
 
 
@@ -387,6 +531,52 @@ def test_fork_server_is_one_single_threaded_exec_d_process(run: Any) -> None:
     with open(f"/proc/{pid}/cmdline", "rb") as f:
         argv = f.read().split(b"\0")
     assert argv[1:3] == [b"-I", b"-S"]  # a fresh interpreter, not a fork of this one
+
+
+def test_asyncio_tasks_share_one_container(cfg: Any, sroot: str) -> None:
+    """Several tasks awaiting the same container all wake (one socket reader)."""
+
+    async def main() -> None:
+        c = await Container.create_async(cfg(sh("read x; sleep 0.5; echo got $x")),
+                                         stdin=pyoci.PIPE, stdout=pyoci.PIPE, root=sroot)
+        async with c:
+            await c.start_async()
+            waiters = [asyncio.create_task(c.wait_async()) for _ in range(3)]
+            await asyncio.sleep(0.1)  # they are all waiting on the socket now
+            out, _err = await asyncio.wait_for(c.communicate_async(b"hi\n"), 20)
+            assert out == b"got hi\n"
+            assert await asyncio.wait_for(asyncio.gather(*waiters), 20) == [0, 0, 0]
+            with pytest.raises(pyoci.PyociError, match=r"running|stopped"):
+                await c.start_async()  # a request while nobody else waits: answered
+
+    asyncio.run(main())
+
+
+def test_asyncio_exec(cfg: Any, sroot: str) -> None:
+    async def main() -> None:
+        c = await Container.create_async(cfg(["sleep", "300"]), root=sroot)
+        async with c:
+            await c.start_async()
+            r = await c.exec_async(sh("cat; kill -9 $$"), input="héllo", capture_output=True,
+                                   text=True)
+            assert (r.returncode, r.stdout) == (-9, "héllo")
+            rs = await asyncio.gather(*(c.exec_async(sh(f"exit {i}")) for i in range(4)))
+            assert [r.returncode for r in rs] == [0, 1, 2, 3]
+            with pytest.raises(pyoci.TimeoutExpired) as info:
+                await c.exec_async(sh("echo before; sleep 3041 & exec sleep 3042"),
+                                   capture_output=True, timeout=0.5)
+            assert info.value.stdout == b"before\n" and info.value.result is not None
+            assert info.value.result.timed_out
+            task = asyncio.create_task(c.exec_async(sh("sleep 3043 & exec sleep 3044")))
+            await asyncio.sleep(0.5)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            for n in range(3041, 3045):
+                assert not pids_with_cmdline(f"sleep\x00{n}"), f"sleep {n} left"
+            assert c.poll() is None
+
+    asyncio.run(main())
 
 
 def test_asyncio_cancel_kills_and_deletes(cfg: Any, sroot: str) -> None:

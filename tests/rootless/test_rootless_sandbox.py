@@ -28,6 +28,14 @@ except pyoci.TimeoutExpired as exc:
 with Container(Config(["sh", "-c", "exit 3"], rootfs=rootfs), root=root) as c:
     c.start()
     out["wait"] = c.wait(timeout=30)
+with Container(Config(["sleep", "300"], rootfs=rootfs), root=root) as c:
+    c.start()
+    e = c.exec(["sh", "-c", "id -u; kill -9 $$"], capture_output=True, text=True)
+    out["exec"] = [e.returncode, e.stdout]
+    try:
+        c.exec(["sh", "-c", "sleep 3031 & exec sleep 3032"], timeout=0.5)
+    except pyoci.TimeoutExpired as exc:
+        out["exec_timeout"] = [exc.result.returncode, c.poll()]
 try:
     pyoci.run(["true"], rootfs=rootfs, root=root, memory="32m")
     out["limit"] = "applied"
@@ -50,7 +58,8 @@ def test_run_and_container_as_the_user(user: Account, shared_rootfs: Path) -> No
         out = json.loads(res.out.strip().splitlines()[-1])
         # a limit that cannot be enforced (no delegated cgroup) is refused, never dropped
         assert out.pop("limit") in ("CgroupError", "applied")
-        assert out == {"rc": 0, "stdout": "0 1\nro\n", "timeout": -9, "wait": 3}
+        assert out == {"rc": 0, "stdout": "0 1\nro\n", "timeout": -9, "wait": 3,
+                       "exec": [-9, "0\n"], "exec_timeout": [-9, None]}
         assert not [n for n in os.listdir(work / "root") if not n.startswith(".")]
         assert not wait_gone(user, before)
     finally:
