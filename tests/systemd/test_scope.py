@@ -9,6 +9,7 @@ wrong the runc case is a strict xfail naming the bug.
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -386,3 +387,59 @@ def test_allowed_cpus_beyond_the_first_byte(
         daemon_reload()  # systemd applies its own view again: the same CPUs
         assert cg_values(scope.dir, ["cpuset.cpus", "cpuset.cpus.effective"]) == {
             "cpuset.cpus": text, "cpuset.cpus.effective": text}
+
+
+def test_exec_tty_after_reload_and_delete_with_execd_process(
+    rt: SdRuntime, units: Units, workdir: Path, rootfs: Path
+) -> None:
+    """runc #3551: after `systemctl daemon-reload` systemd re-applies its device
+    rules; `exec -t` needs /dev/pts (char-pts, major 136) still allowed.  runc
+    #2344: `delete --force` with an exec'd process still running must remove the
+    scope and its directory."""
+    scope, b = limited(workdir, rootfs, units)
+    start(rt, b, scope.cid)
+    daemon_reload()
+    # exec -t without --console-socket: the runtime wires the caller's terminal,
+    # which script(1) provides
+    cmd = " ".join([*rt.global_args(), "exec", "-t", scope.cid, "sh", "-c",
+                    "tty && echo ok > /dev/tty"])  # fmt: skip
+    res = subprocess.run(["script", "-qec", cmd, "/dev/null"], capture_output=True,
+                         text=True, timeout=120)  # fmt: skip
+    assert res.returncode == 0, res
+    assert "/dev/pts/" in res.stdout and "ok" in res.stdout, res
+    # an exec'd process left running, then delete --force
+    res2 = rt("exec", "-d", scope.cid, "sleep", "1002")
+    assert res2.code == 0, res2
+    wait_until(lambda: len(cg_procs(scope.dir)) == 2, 30, "the exec'd process in the scope")
+    res2 = rt("delete", "--force", scope.cid)
+    assert res2.code == 0, res2
+    assert status_code(scope.unit) == 4
+    assert not scope.dir.exists()
+
+
+def test_scope_stopped_under_the_container(
+    rt: SdRuntime, units: Units, workdir: Path, rootfs: Path
+) -> None:
+    """runc #4620: systemd stopped (and collected) the scope while the container
+    was running.  update and exec must fail with one line, not crash; delete
+    must still clean up and the name be usable again."""
+    scope, b = limited(workdir, rootfs, units)
+    start(rt, b, scope.cid)
+    # every process killed from outside: systemd finds the scope empty and
+    # collects it (its directory goes), the container's state still names it
+    assert systemctl("kill", "--signal=KILL", scope.unit).returncode == 0
+    wait_until(lambda: not scope.dir.exists(), 60, "systemd to remove the scope")
+    assert status_code(scope.unit) == 4
+    for args in (("update", "--pids-limit", "60", scope.cid), ("exec", scope.cid, "true")):
+        res = rt(*args)
+        if rt.name == "pyoci":
+            assert res.code != 0, (args, res)
+            lines = res.err.strip().splitlines()
+            assert len(lines) == 1 and "Traceback" not in res.err, (args, res)
+    res = rt("delete", "--force", scope.cid)
+    assert res.code == 0, res
+    assert not (rt.root / scope.cid).exists()
+    assert status_code(scope.unit) == 4
+    pid = start(rt, sd_bundle(workdir, rootfs, scope, name=scope.cid + "-2"), scope.cid)
+    assert cgroup_of(pid) == scope.path
+    delete(rt, scope.cid)
