@@ -64,6 +64,10 @@ swing by 2x; the ratios are of medians measured in the same run; busybox
   1.5-2.5.  Target 0.5x: not met.
 * 8 in flight through asyncio / runc's throughput: 0.91-1.61, median 1.16
   (before: 0.61-1.04, median 0.88); / crun's: 0.43-0.54.  Target 2x: not met.
+* Re-measured later that day (``-n 20 --rounds 4``, seven runs of ``main``
+  at e6d724d): ``run()`` / ``runc run`` 0.67-0.98, median 0.74; throughput /
+  runc's 0.93-1.28, median 1.22; CPU per container 16-23 ms, median 17.7
+  (runc 21-26, median 22.7).
 
 What bounds it (measured):
 
@@ -83,6 +87,30 @@ What bounds it (measured):
   the meantime (~5 ms), the rest is waited.  runc and crun pay it as well.
 * The init's own work in Python (mounts, pivot_root, capabilities, seccomp):
   ~8 ms of wall time.
+* Where the copy-on-write faults are (``ru_minflt`` of each process, median
+  of 30 ``run()``): the shim ~210 before ``create`` and ~760 in it, ~50 in
+  its wait and delete; stage 1 ~700; the init and ``true`` ~600.  A COW
+  fault costs ~2.6 us here (16 MB written after a fork): ~6 ms of the CPU
+  per container.  A child of the fork server faults ~230 pages merely
+  validating a config (0.5 ms) whether or not the server ran it 20 times
+  before forking (so not bytecode quickening: refcounts and allocator pools).
+* Tried and not kept (2026-12-07): a pre-forked shim (the fork server keeps
+  one shim forked and waiting; a request is passed on to it over a
+  socketpair and the next is forked off the critical path).  The embedder's
+  send to the shim's first line of ``create`` went from 1.45 to 1.08 ms
+  (median); ``run()`` latency in the same process, blocks alternating:
+  0.93-0.99 of without; ``bench/embed.py`` runs alternating: ``run()`` /
+  ``runc run`` median 0.66 with, 0.78 without (three each: within the
+  noise); CPU per container unchanged.  Having the waiting shim break its
+  COW ahead (``MADV_POPULATE_WRITE`` over its writable mappings) made it
+  worse: +4.5 ms CPU per container and 7% slower (it competes for the 2
+  cores with the container being created).  A bundle written per run costs
+  0.55 ms on this VM's ext4 ``/tmp`` (0.1 ms on tmpfs).  One ``run()`` of
+  24 ms (medians of 30, timestamps in each process): 2.2 ms in the embedder
+  before its request is sent (config, validation, bundle), 1.0 ms to the
+  shim's ``create`` (fork included), 18.5 ms ``create`` and start, 1.9 ms
+  to the exit, accounting and delete, 0.3 ms back to the caller: what is
+  left to cut is in ``create``, not in the embedding layer.
 
 So 0.5x runc would need the grace period off the critical path (a container
 made ahead of the call: a pool keyed by config) and a leaner init; neither
