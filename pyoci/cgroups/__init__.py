@@ -49,6 +49,15 @@ if TYPE_CHECKING:
             need not be moved with ``add_process``; None where that is not all
             joining takes (v1 and hybrid hierarchies, the systemd driver)."""
 
+        def self_join(self) -> tuple[list[str], str | None]:
+            """On v1 and hybrid hosts: the container's v1 ``tasks`` files, through
+            which a single-threaded process joins those hierarchies itself
+            (writing "0", which the kernel does without waiting for an RCU grace
+            period), and on hybrid the cgroup2 directory its child can then be
+            born in (clone3 ``CLONE_INTO_CGROUP``).  ``([], None)`` where
+            spawn_dir covers it (pure v2) or the driver moves the process itself
+            (systemd)."""
+
         def update(self, resources: dict[str, Any]) -> list[str]:
             """Apply changed resources to a live container."""
 

@@ -415,6 +415,20 @@ class FsManager:
             return self.unified
         return None
 
+    def self_join(self) -> tuple[list[str], str | None]:
+        """The container's v1 ``tasks`` files (v1 and hybrid hosts), where a
+        single-threaded process writes "0" to join each hierarchy itself, and
+        on hybrid its cgroup2 directory (the init is born there with clone3).
+        Moving one's own thread skips ``cgroup_threadgroup_rwsem`` (kernel
+        ``cgroup_procs_write_start``: pid 0, not a thread group), whose first
+        writer waits for an RCU grace period: measured here (6.18) 0.2 ms
+        against 16 ms for a ``cgroup.procs`` write.  ``([], None)`` on pure v2
+        (spawn_dir)."""
+        tasks = [f"{d}/tasks" for d in self.mounts if d != self.unified]
+        if not tasks:
+            return [], None
+        return tasks, self.unified
+
     def pids(self) -> list[int]:
         found: set[int] = set()
         for root in lean_os.walk_dirs(self._main()):

@@ -211,6 +211,10 @@ class SystemdManager:
         self._start(pid)
         self.pending = False
 
+    def self_join(self) -> tuple[list[str], str | None]:
+        """Nothing: systemd moves stage 1 into the scope (StartTransientUnit)."""
+        return [], None
+
     def spawn_dir(self) -> str | None:
         """None: a scope cannot start empty (systemd refuses a scope without a
         pid), so create starts it with stage 1's pid and systemd moves stage 1

@@ -88,6 +88,7 @@ def stage1(plan: LaunchPlan, sock: SyncSocket, parent: int = 0) -> NoReturn:
                 os._exit(1)  # it died before we asked
         for fd in plan.close_in_child:
             os.close(fd)  # a flock is shared with every copy of its fd
+        join_error = _join_v1_self(plan)
         oom = (plan.config.get("process") or {}).get("oomScoreAdj")
         if oom is not None:
             # Here, not in the init: once non-dumpable and in a user namespace,
@@ -140,7 +141,7 @@ def stage1(plan: LaunchPlan, sock: SyncSocket, parent: int = 0) -> NoReturn:
             native.unshare(flags)
         if "time" in namespaces and namespaces["time"] is None:
             _write_time_offsets(plan)
-        pid = _spawn_init(plan, sock)
+        pid = _spawn_init(plan, sock, join_error)
         if pid == 0:
             init_main(plan, sock, fifo_fd)
         sock.send(sync.INIT_PID, str(pid))
@@ -149,19 +150,44 @@ def stage1(plan: LaunchPlan, sock: SyncSocket, parent: int = 0) -> NoReturn:
     os._exit(0)
 
 
-def _spawn_init(plan: LaunchPlan, sock: SyncSocket) -> int:
+def _join_v1_self(plan: LaunchPlan) -> str | None:
+    """Join the container's v1 hierarchies by writing "0" to their ``tasks``
+    files (we are single-threaded: our one thread is the whole process).  The
+    kernel moves a thread that moves itself without taking
+    cgroup_threadgroup_rwsem, so without the RCU grace period a
+    ``cgroup.procs`` write waits for.  Why it failed, or None."""
+    for path in plan.cgroup_tasks:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+            try:
+                os.write(fd, b"0")
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            return f"{path}: {exc.strerror}"
+    return None
+
+
+def _spawn_init(plan: LaunchPlan, sock: SyncSocket, join_error: str | None = None) -> int:
     """Fork the init, born in the container's cgroup: spawned there directly
-    when the parent gave us the cgroup's directory (pure cgroup v2), else (or
-    if the kernel refuses: no clone3 or no CLONE_INTO_CGROUP, a seccomp
-    filter, no permission) forked once the parent has moved us there."""
+    when the parent gave us the cgroup2 directory (pure cgroup v2; on hybrid
+    after we joined the v1 hierarchies ourselves), forked at once when we
+    joined every (v1) hierarchy ourselves, else (or if the kernel refused: no
+    clone3 or no CLONE_INTO_CGROUP, a seccomp filter, no permission) forked
+    once the parent has moved us there."""
     fd, plan.cgroup_fd = plan.cgroup_fd, -1
     if fd >= 0:
         try:
-            return clone3_fork(fd, plan.cgroup_dir)
+            if join_error is None:
+                return clone3_fork(fd, plan.cgroup_dir)
         except OSError as exc:
-            sock.send(sync.JOIN_CGROUP, f"clone3 into {plan.cgroup_dir}: {exc.strerror}")
+            join_error = f"clone3 into {plan.cgroup_dir}: {exc.strerror}"
         finally:
             os.close(fd)  # in both: the init must not hold a host cgroup fd
+    elif plan.cgroup_tasks and join_error is None:
+        return os.fork()  # pure v1: in every hierarchy already
+    if join_error is not None:
+        sock.send(sync.JOIN_CGROUP, join_error)
     sock.expect(sync.CGROUP_DONE)
     return os.fork()
 

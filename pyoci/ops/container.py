@@ -331,6 +331,8 @@ def _create(
         plan.close_in_child.append(cdir.lock_fd)
     if job.cgroup is not None and _can_spawn_into_cgroup(namespaces):
         _open_spawn_dir(job.cgroup, plan)
+        if plan.cgroup_fd < 0:
+            _plan_self_join(job.cgroup, plan)
     parent_sock, child_sock = sync.SyncSocket.pair()
     try:
         pid = posix.fork()
@@ -355,8 +357,9 @@ def _create(
     child_sock.close()
     if console_fd >= 0:
         posix.close(console_fd)
-    spawns_into_cgroup = plan.cgroup_fd >= 0
-    if spawns_into_cgroup:
+    # stage 1 joins the cgroup itself (clone3 into it, v1 tasks files)
+    spawns_into_cgroup = plan.cgroup_fd >= 0 or bool(plan.cgroup_tasks)
+    if plan.cgroup_fd >= 0:
         posix.close(plan.cgroup_fd)
     try:
         # Without clone3 CLONE_INTO_CGROUP (stage 1 spawns the init into the
@@ -431,6 +434,26 @@ def _open_spawn_dir(cgroup: CgroupManager, plan: LaunchPlan) -> None:
         log.debug(f"cgroup {directory}: {exc.strerror}: stage 1 is moved into it instead")
         return
     plan.cgroup_dir = directory
+
+
+def _plan_self_join(cgroup: CgroupManager, plan: LaunchPlan) -> None:
+    """v1 and hybrid: stage 1 joins the v1 hierarchies itself (their ``tasks``
+    files, no RCU grace period) and, on hybrid, spawns the init into the
+    cgroup2 directory; if the directory cannot be opened the parent moves
+    stage 1 as before."""
+    tasks, unified = cgroup.self_join()
+    if not tasks:
+        return
+    if unified is not None:
+        try:
+            plan.cgroup_fd = posix.open(
+                unified, posix.O_PATH | posix.O_DIRECTORY | posix.O_CLOEXEC
+            )
+        except OSError as exc:
+            log.debug(f"cgroup {unified}: {exc.strerror}: stage 1 is moved into it instead")
+            return
+        plan.cgroup_dir = unified
+    plan.cgroup_tasks = tasks
 
 
 def _owned(cgroup_record: dict[str, Any]) -> set[str]:

@@ -14,6 +14,7 @@ class LaunchPlan:
         "bundle",
         "cgroup_dir",
         "cgroup_fd",
+        "cgroup_tasks",
         "close_in_child",
         "config",
         "console_socket_fd",
@@ -74,6 +75,12 @@ class LaunchPlan:
         # parent moves stage 1 into the cgroup instead
         self.cgroup_fd = -1
         self.cgroup_dir = ""
+        # v1 hierarchies (the container's ``tasks`` files) stage 1 joins itself,
+        # first thing, by writing "0": a single thread moving itself skips the
+        # kernel's cgroup_threadgroup_rwsem, so no RCU grace period (7-25 ms
+        # here) is waited for; the init it forks (into cgroup_fd on hybrid)
+        # inherits them.  Empty: the parent moves stage 1 (cgroup.procs).
+        self.cgroup_tasks: list[str] = []
 
     @property
     def linux(self) -> dict[str, Any]:

@@ -13,12 +13,14 @@ C     CGROUP_DONE      P→S    S was moved into the container's cgroup (P
                               does it while S imports and unshares; the init
                               S forks is born there); sent after MAPS_DONE
                               when there is a new user namespace.  Not sent
-                              when S spawns I into the cgroup itself (clone3
-                              CLONE_INTO_CGROUP: LaunchPlan.cgroup_fd), unless
-                              S asks with J
-J     JOIN_CGROUP      S→P    S could not spawn I into the cgroup (clone3
-                              refused; payload: why): P moves S there as
-                              above and answers C; S then forks I
+                              when S joins the cgroup itself (v1 ``tasks``
+                              files, LaunchPlan.cgroup_tasks) and spawns I
+                              into the cgroup2 one (clone3 CLONE_INTO_CGROUP:
+                              LaunchPlan.cgroup_fd), unless S asks with J
+J     JOIN_CGROUP      S→P    S could not join the cgroup itself (a tasks
+                              write or clone3 refused; payload: why): P
+                              moves S there as above and answers C; S then
+                              forks I
 P     INIT_PID         S→P    S forked I; payload: I's pid (host view);
                               P moves linux.netDevices into I's network
                               namespace, adds their addresses, sets them up
