@@ -424,16 +424,22 @@ def _open_spawn_dir(cgroup: CgroupManager, plan: LaunchPlan) -> None:
     when joining that one directory is all joining the cgroup takes (pure
     cgroup v2, cgroupfs driver); else stage 1 is moved there as before."""
     directory = cgroup.spawn_dir()
-    if directory is None:
-        return
+    if directory is not None:
+        _open_cgroup_dir(directory, plan)
+
+
+def _open_cgroup_dir(directory: str, plan: LaunchPlan) -> bool:
+    """The O_PATH fd of the cgroup2 directory stage 1 spawns the init into
+    (clone3); False (logged) if it cannot be opened: stage 1 is moved then."""
     try:
         plan.cgroup_fd = posix.open(
             directory, posix.O_PATH | posix.O_DIRECTORY | posix.O_CLOEXEC
         )
     except OSError as exc:
         log.debug(f"cgroup {directory}: {exc.strerror}: stage 1 is moved into it instead")
-        return
+        return False
     plan.cgroup_dir = directory
+    return True
 
 
 def _plan_self_join(cgroup: CgroupManager, plan: LaunchPlan) -> None:
@@ -444,15 +450,8 @@ def _plan_self_join(cgroup: CgroupManager, plan: LaunchPlan) -> None:
     tasks, unified = cgroup.self_join()
     if not tasks:
         return
-    if unified is not None:
-        try:
-            plan.cgroup_fd = posix.open(
-                unified, posix.O_PATH | posix.O_DIRECTORY | posix.O_CLOEXEC
-            )
-        except OSError as exc:
-            log.debug(f"cgroup {unified}: {exc.strerror}: stage 1 is moved into it instead")
-            return
-        plan.cgroup_dir = unified
+    if unified is not None and not _open_cgroup_dir(unified, plan):
+        return
     plan.cgroup_tasks = tasks
 
 
