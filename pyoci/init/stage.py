@@ -1,6 +1,7 @@
 """The container side of ``create``: the stage-1 child and the init.
 
-stage 1 (forked by the parent): imports what the init needs, joins namespaces
+stage 1 (forked by the parent as soon as the config is loaded): imports what
+the init needs, receives the rest of its plan (PLAN), joins namespaces
 given by path, unshares the user namespace and waits while the parent writes
 its id maps, unshares the other namespaces (cgroup comes later, from the
 init), then forks the init, born in the container's cgroup and the new PID
@@ -78,6 +79,11 @@ def _report_after_ready(exc: BaseException, start_fd: int) -> NoReturn:
 
 
 def stage1(plan: LaunchPlan, sock: SyncSocket, parent: int = 0) -> NoReturn:
+    """Forked by ``create`` as soon as the config is loaded: the imports here
+    and in ``_preload`` overlap the parent making the state directory, the
+    record, the cgroups and the seccomp program; then the PLAN message brings
+    the rest of ``plan``.  Until it arrives nothing is made: at EOF (the
+    parent failed, or was killed) this ends quietly."""
     try:
         if parent:
             # Die with the runtime (an engine's timeout SIGKILLs it): until our
@@ -86,8 +92,21 @@ def stage1(plan: LaunchPlan, sock: SyncSocket, parent: int = 0) -> NoReturn:
             native.prctl(c.PR_SET_PDEATHSIG, 9)
             if os.getppid() != parent:
                 os._exit(1)  # it died before we asked
-        for fd in plan.close_in_child:
-            os.close(fd)  # a flock is shared with every copy of its fd
+        # What the init imports, imported here, while the parent works.
+        _preload(plan)
+        if plan.linux.get("sysctl"):
+            from pyoci.spec.sysctl import runtime_namespaces
+
+            plan.runtime_ns = runtime_namespaces()  # the parent's, still
+        try:
+            kind, payload, fds = sock.recv_fds(2, 1 << 20)
+        except sync.SyncError:
+            os._exit(1)  # create failed before handing us the plan
+        if kind != sync.PLAN:
+            for fd in fds:
+                os.close(fd)
+            raise SetupError(f"sync: expected 'PLAN', got {sync.NAMES.get(kind, kind)!r}")
+        plan.take_handoff(payload, fds)
         join_error = _join_v1_self(plan)
         oom = (plan.config.get("process") or {}).get("oomScoreAdj")
         if oom is not None:
@@ -95,9 +114,6 @@ def stage1(plan: LaunchPlan, sock: SyncSocket, parent: int = 0) -> NoReturn:
             # /proc/self/oom_score_adj belongs to the host's root.
             security.set_oom_score_adj(int(oom))
         security.set_non_dumpable()
-        # What the init imports, imported here: it overlaps with the parent
-        # moving us into the container's cgroup (an RCU grace period).
-        _preload(plan)
         # Opened before any namespace change: a rootless container's root (a
         # subordinate uid, say) may not be able to search the state directory.
         fifo_fd = os.open(plan.fifo_path, os.O_PATH | os.O_CLOEXEC)
@@ -245,7 +261,7 @@ def _preload(plan: LaunchPlan) -> None:
 
     waiter.preload()
 
-    if plan.seccomp is not None:
+    if plan.linux.get("seccomp"):  # (stage 1 has no program yet: the parent sends it)
         from pyoci.seccomp import load  # noqa: F401
 
 

@@ -122,35 +122,51 @@ def create(
     if posix.geteuid() != 0:
         _check_rootless_config(config)
     check_intel_rdt(config)
-    for warning in _config_warnings(config):
-        log.warning(warning)
-    from pyoci.cgroups.manager import manager_for_create
-
-    store = StateStore(opts.root)
     job = _Creation(opts, container_id)
     job.config = config
-    linux: dict[str, Any] = config.get("linux") or {}
-    cgroup = manager_for_create(
-        container_id,
-        linux.get("cgroupsPath"),
-        systemd=opts.systemd_cgroup,
+    listen_fds = 0
+    listen_fds_env = lean_os.getenv("LISTEN_FDS") or ""
+    if listen_fds_env.isdigit():
+        listen_fds = int(listen_fds_env)
+    from pyoci.process.plan import LaunchPlan
+
+    plan = LaunchPlan(
+        container_id=container_id,
+        config=config,
+        bundle=bundle_abs,
+        rootfs=rootfs,
+        preserve_fds=preserve_fds,
+        listen_fds=listen_fds,
+        no_pivot=no_pivot,
+        no_new_keyring=no_new_keyring,
         rootless=opts.rootless,
-        resources=linux.get("resources"),
-        annotations=config.get("annotations"),
     )
-    job.cdir = store.new(container_id)
+    # Stage 1 now: its imports (~5 ms) run on the other CPU while we make the
+    # state directory, the record, the cgroups and the seccomp program; it
+    # waits for the rest of its plan having made nothing.
+    parent_sock = _fork_stage1(job, plan)
     try:
+        for warning in _config_warnings(config):
+            log.warning(warning)
+        from pyoci.cgroups.manager import manager_for_create
+
+        linux: dict[str, Any] = config.get("linux") or {}
+        cgroup = manager_for_create(
+            container_id,
+            linux.get("cgroupsPath"),
+            systemd=opts.systemd_cgroup,
+            rootless=opts.rootless,
+            resources=linux.get("resources"),
+            annotations=config.get("annotations"),
+        )
+        job.cdir = StateStore(opts.root).new(container_id)
         state = _create(
             job,
+            plan,
+            parent_sock,
             cgroup,
-            config,
-            bundle_abs,
-            rootfs,
             pid_file=pid_file,
             console_socket=console_socket,
-            no_pivot=no_pivot,
-            no_new_keyring=no_new_keyring,
-            preserve_fds=preserve_fds,
             console_peer=console_fd,
         )
     except BaseException as exc:
@@ -161,12 +177,44 @@ def create(
             where = f": {exc.filename}" if exc.filename else ""
             raise SetupError(f"create {container_id}: {exc.strerror}{where}") from None
         raise
+    finally:
+        parent_sock.close()
     if job.init_pidfd >= 0:
         posix.close(job.init_pidfd)
     # Only after success: podman parses its runtime log as one JSON object (the
     # error); engines' tests look for this line to know pyoci ran.
     log.info(f"pyoci create {container_id}")
     return state
+
+
+def _fork_stage1(job: _Creation, plan: LaunchPlan) -> Any:
+    """Fork stage 1 (``pyoci.init.stage.stage1``); our end of its sync socket."""
+    from pyoci.process import sync
+
+    me = posix.getpid()
+    parent_sock, child_sock = sync.SyncSocket.pair()
+    try:
+        pid = posix.fork()
+    except OSError:
+        parent_sock.close()
+        child_sock.close()
+        raise
+    if pid == 0:  # pragma: no cover - child
+        # Stage 1 imports the init's modules (and the native layer) itself: the
+        # runtime process never needs them, and does not carry them (peak RSS).
+        # Nothing raised here may unwind into the runtime's code in this child.
+        try:
+            parent_sock.close()
+            from pyoci.init.stage import stage1
+        except BaseException as exc:
+            try:
+                child_sock.send(sync.ERROR, f"stage 1: {type(exc).__name__}: {exc}")
+            finally:
+                posix._exit(1)
+        stage1(plan, child_sock, me)
+    job.stage1_pid = pid
+    child_sock.close()
+    return parent_sock
 
 
 def _config_warnings(config: dict[str, Any]) -> list[str]:
@@ -221,23 +269,19 @@ def _check_rootless_config(config: dict[str, Any]) -> None:
 
 def _create(
     job: _Creation,
+    plan: LaunchPlan,
+    parent_sock: Any,
     cgroup: CgroupManager | None,
-    config: dict[str, Any],
-    bundle: str,
-    rootfs: str,
     *,
     pid_file: str | None,
     console_socket: str | None,
-    no_pivot: bool,
-    no_new_keyring: bool,
-    preserve_fds: int,
     console_peer: int = -1,
 ) -> model.ContainerState:
     from pyoci.process import sync
-    from pyoci.process.plan import LaunchPlan
 
     cdir = job.cdir
     assert cdir is not None
+    config = plan.config
     linux: dict[str, Any] = config.get("linux") or {}
     annotations = config.get("annotations") or {}
     me = posix.getpid()
@@ -247,8 +291,8 @@ def _create(
         "id": job.id,
         "status": model.CREATING,
         "pid": 0,
-        "bundle": bundle,
-        "rootfs": rootfs,
+        "bundle": plan.bundle,
+        "rootfs": plan.rootfs,
         "created": _now(),
         "owner": "",
         "annotations": annotations,
@@ -282,92 +326,55 @@ def _create(
         if not _owned(record["cgroup"]) <= planned:
             cdir.write(record)  # a parent re-made after a concurrent removal
 
-    seccomp = None
     if linux.get("seccomp"):
         from pyoci.seccomp.cache import compile_cached, default_dir
 
-        seccomp = compile_cached(linux["seccomp"], default_dir())  # never under --root
+        plan.seccomp = compile_cached(linux["seccomp"], default_dir())  # never under --root
 
     terminal = bool((config.get("process") or {}).get("terminal"))
-    console_fd = -1
     if console_socket is not None:
         if not terminal:
             raise SetupError(  # runc's wording
                 "cannot use console socket if pyoci will not detach or allocate tty"
             )
-        console_fd = _connect_console(console_socket)
+        plan.console_socket_fd = _connect_console(console_socket)
     elif terminal and console_peer >= 0:
-        console_fd = posix.dup(console_peer)
+        plan.console_socket_fd = console_peer  # (sent, not closed: the caller keeps it)
     elif terminal:
         raise SetupError(
             "cannot allocate tty if pyoci will detach without setting console socket"
         )
 
-    listen_fds = 0
-    listen_fds_env = lean_os.getenv("LISTEN_FDS") or ""
-    if listen_fds_env.isdigit():
-        listen_fds = int(listen_fds_env)
-
-    plan = LaunchPlan(
-        container_id=job.id,
-        config=config,
-        bundle=bundle,
-        rootfs=rootfs,
-        state_dir=cdir.path,
-        fifo_path=cdir.fifo_path,
-        console_socket_fd=console_fd,
-        preserve_fds=preserve_fds,
-        listen_fds=listen_fds,
-        no_pivot=no_pivot,
-        no_new_keyring=no_new_keyring,
-        rootless=job.opts.rootless,
-        seccomp=seccomp,
-    )
-    if linux.get("sysctl"):
-        from pyoci.spec.sysctl import runtime_namespaces
-
-        plan.runtime_ns = runtime_namespaces()
-    if cdir.lock_fd >= 0:
-        plan.close_in_child.append(cdir.lock_fd)
-    if job.cgroup is not None and _can_spawn_into_cgroup(namespaces):
-        _open_spawn_dir(job.cgroup, plan)
-        if plan.cgroup_fd < 0:
-            _plan_self_join(job.cgroup, plan)
-    parent_sock, child_sock = sync.SyncSocket.pair()
+    plan.state_dir = cdir.path
+    plan.fifo_path = cdir.fifo_path
+    pid = job.stage1_pid
     try:
-        pid = posix.fork()
-    except OSError:
+        if job.cgroup is not None and _can_spawn_into_cgroup(namespaces):
+            _open_spawn_dir(job.cgroup, plan)
+            if plan.cgroup_fd < 0:
+                _plan_self_join(job.cgroup, plan)
+        payload, fds = plan.handoff()
+        try:
+            parent_sock.send_fds(sync.PLAN, payload, fds)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # stage 1 failed: its ERROR message is what _drive_children reads
+    finally:
+        # (sent: stage 1 holds its copies)
         if plan.cgroup_fd >= 0:
             posix.close(plan.cgroup_fd)
-        raise
-    if pid == 0:  # pragma: no cover - child
-        # Stage 1 imports the init's modules (and the native layer) itself: the
-        # runtime process never needs them, and does not carry them (peak RSS).
-        # Nothing raised here may unwind into the runtime's code in this child.
-        try:
-            parent_sock.close()
-            from pyoci.init.stage import stage1
-        except BaseException as exc:
-            try:
-                child_sock.send(sync.ERROR, f"stage 1: {type(exc).__name__}: {exc}")
-            finally:
-                posix._exit(1)
-        stage1(plan, child_sock, me)
-    job.stage1_pid = pid
-    child_sock.close()
-    if console_fd >= 0:
-        posix.close(console_fd)
+            plan.cgroup_fd = -1
+        if plan.console_socket_fd >= 0 and plan.console_socket_fd != console_peer:
+            posix.close(plan.console_socket_fd)
+        plan.console_socket_fd = -1
     # stage 1 joins the cgroup itself (clone3 into it, v1 tasks files)
-    spawns_into_cgroup = plan.cgroup_fd >= 0 or bool(plan.cgroup_tasks)
-    if plan.cgroup_fd >= 0:
-        posix.close(plan.cgroup_fd)
+    spawns_into_cgroup = bool(plan.cgroup_dir) or bool(plan.cgroup_tasks)
     try:
         # Without clone3 CLONE_INTO_CGROUP (stage 1 spawns the init into the
         # cgroup itself: nothing to do here, unless it asks with JOIN_CGROUP),
         # stage 1 joins the cgroup now, and the init it forks inherits it.  The
         # first migration into a v1 cgroup waits ~5-20 ms for an RCU grace
-        # period: stage 1 meanwhile imports the init's modules and sets up its
-        # namespaces, and waits for CGROUP_DONE only before forking the init.
+        # period: stage 1 meanwhile sets up its namespaces, and waits for
+        # CGROUP_DONE only before forking the init.
         # (No thread: the runtime process stays single-threaded.)
         if job.cgroup is not None and not spawns_into_cgroup:
             try:
@@ -395,8 +402,6 @@ def _create(
         )
     except sync.SyncError as exc:
         raise SetupError(str(exc)) from None
-    finally:
-        parent_sock.close()
 
     record["status"] = model.CREATED
     record["config"] = config

@@ -1,4 +1,10 @@
-"""What the parent hands to the forked children (they inherit it through fork)."""
+"""What the parent hands to the forked children.
+
+``create`` forks stage 1 as soon as the config is loaded (its imports then
+overlap the parent's work), so stage 1 inherits through fork only what is
+known by then; the rest (state directory, cgroup, seccomp program, console)
+follows in one PLAN message (``handoff`` / ``take_handoff``).
+"""
 
 from __future__ import annotations
 
@@ -15,7 +21,6 @@ class LaunchPlan:
         "cgroup_dir",
         "cgroup_fd",
         "cgroup_tasks",
-        "close_in_child",
         "config",
         "console_socket_fd",
         "container_id",
@@ -40,8 +45,8 @@ class LaunchPlan:
         config: dict[str, Any],
         bundle: str,
         rootfs: str,
-        state_dir: str,
-        fifo_path: str,
+        state_dir: str = "",
+        fifo_path: str = "",
         console_socket_fd: int = -1,
         preserve_fds: int = 0,
         listen_fds: int = 0,
@@ -64,8 +69,6 @@ class LaunchPlan:
         self.rootless = rootless
         self.seccomp = seccomp
         self.tty_fd = -1
-        # parent-only fds (the state lock): closed first thing in the child
-        self.close_in_child: list[int] = []
         # idmapped trees stage 1 prepared: {index in mounts: detached tree fd}
         self.mount_fds: dict[int, int] = {}
         # the runtime's own namespaces, {kind: (dev, ino)}: no sysctl is written there
@@ -81,6 +84,60 @@ class LaunchPlan:
         # here) is waited for; the init it forks (into cgroup_fd on hybrid)
         # inherits them.  Empty: the parent moves stage 1 (cgroup.procs).
         self.cgroup_tasks: list[str] = []
+
+    def handoff(self) -> tuple[bytes, list[int]]:
+        """The fields the parent sets after forking stage 1, as one PLAN
+        payload (a JSON head, a newline, the seccomp BPF program) and its fds
+        (the console socket, the cgroup2 directory: those that are open)."""
+        from pyoci.util import jsonio
+
+        head: dict[str, Any] = {
+            "state_dir": self.state_dir,
+            "fifo_path": self.fifo_path,
+            "console": self.console_socket_fd >= 0,
+            "cgroup_fd": self.cgroup_fd >= 0,
+        }
+        if self.cgroup_fd >= 0:
+            head["cgroup_dir"] = self.cgroup_dir
+        if self.cgroup_tasks:
+            head["cgroup_tasks"] = self.cgroup_tasks
+        bpf = b""
+        if self.seccomp is not None:
+            head["seccomp"] = [
+                self.seccomp.flags,
+                self.seccomp.listener_path,
+                self.seccomp.listener_metadata,
+            ]
+            bpf = self.seccomp.bpf
+        fds = [fd for fd in (self.console_socket_fd, self.cgroup_fd) if fd >= 0]
+        return jsonio.dumps(head).encode() + b"\n" + bpf, fds
+
+    def take_handoff(self, payload: bytes, fds: list[int]) -> None:
+        """Stage 1's side of ``handoff``."""
+        import posix
+
+        from pyoci.util import jsonio
+
+        raw, _, bpf = payload.partition(b"\n")  # (JSON escapes newlines in strings)
+        head: dict[str, Any] = jsonio.loads(raw.decode())
+        fds = list(fds)
+        if len(fds) != head["console"] + head["cgroup_fd"]:
+            for fd in fds:
+                posix.close(fd)
+            raise ValueError(f"PLAN: {len(fds)} fds for {raw.decode()}")
+        self.state_dir = head["state_dir"]
+        self.fifo_path = head["fifo_path"]
+        if head["console"]:
+            self.console_socket_fd = fds.pop(0)
+        if head["cgroup_fd"]:
+            self.cgroup_fd = fds.pop(0)
+            self.cgroup_dir = head["cgroup_dir"]
+        self.cgroup_tasks = head.get("cgroup_tasks") or []
+        if "seccomp" in head:
+            from pyoci.seccomp.program import SeccompProgram
+
+            flags, path, metadata = head["seccomp"]
+            self.seccomp = SeccompProgram(bpf, flags, path, metadata)
 
     @property
     def linux(self) -> dict[str, Any]:

@@ -6,6 +6,13 @@ protocol of ``create`` (P = the pyoci parent, S = stage-1 child, I = init):
 ====  ===============  =====  ===========================================
 type  name             dir    meaning / payload
 ====  ===============  =====  ===========================================
+L     PLAN             P→S    what P prepared after forking S (S is forked
+                              as soon as the config is loaded, so that its
+                              imports overlap P's work: state directory,
+                              record, cgroups, seccomp program): the rest of
+                              the LaunchPlan, with its fds (console socket,
+                              cgroup2 directory) by SCM_RIGHTS.  S waits for
+                              it having made nothing; EOF (P failed) ends S
 U     USERNS_READY     S→P    S unshared its user namespace; P writes
                               uid_map/gid_map of S (payload: S's pid)
 M     MAPS_DONE        P→S    maps written; S may setresuid(0) and go on
@@ -51,6 +58,7 @@ import posix
 
 from pyoci.util.fdpass import pack_fds, unpack_fds
 
+PLAN = b"L"
 USERNS_READY = b"U"
 MAPS_DONE = b"M"
 INIT_PID = b"P"
@@ -65,6 +73,7 @@ READY = b"R"
 ERROR = b"E"
 
 NAMES = {
+    PLAN: "PLAN",
     USERNS_READY: "USERNS_READY",
     MAPS_DONE: "MAPS_DONE",
     INIT_PID: "INIT_PID",
@@ -108,34 +117,46 @@ class SyncSocket:
         self.sock.close()
 
     def send(self, kind: bytes, payload: bytes | str = b"", fd: int = -1) -> None:
+        self.send_fds(kind, payload, [fd] if fd >= 0 else [])
+
+    def send_fds(self, kind: bytes, payload: bytes | str, fds: list[int]) -> None:
         data = kind + (payload.encode() if isinstance(payload, str) else payload)
-        if fd >= 0:
-            anc = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, pack_fds([fd]))]
+        if fds:
+            anc = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, pack_fds(fds))]
             self.sock.sendmsg([data], anc)
         else:
             self.sock.send(data)
 
     def recv(self) -> tuple[bytes, bytes, int]:
         """Receive one message: (type, payload, fd or -1). EOF raises SyncError."""
-        space = _socket.CMSG_SPACE(4)
+        kind, payload, fds = self.recv_fds(1)
+        return kind, payload, fds[0] if fds else -1
+
+    def recv_fds(self, nfds: int, size: int = _MAX) -> tuple[bytes, bytes, list[int]]:
+        """Receive one message of at most ``size`` bytes with up to ``nfds`` fds
+        (more are closed): (type, payload, fds). EOF raises SyncError."""
+        space = _socket.CMSG_SPACE(4 * nfds)
         try:
-            data, anc, _flags, _addr = self.sock.recvmsg(_MAX, space)
+            data, anc, flags, _addr = self.sock.recvmsg(size, space)
         except ConnectionResetError:
             # The peer exited without reading what we sent (say, CGROUP_DONE after
             # it failed): the kernel reports that once, ahead of what the peer sent
             # before exiting (its ERROR message), which the next read returns.
-            data, anc, _flags, _addr = self.sock.recvmsg(_MAX, space)
-        fd = -1
+            data, anc, flags, _addr = self.sock.recvmsg(size, space)
+        fds: list[int] = []
         for level, ctype, cdata in anc:
             if level == _socket.SOL_SOCKET and ctype == _socket.SCM_RIGHTS:
-                fds = unpack_fds(cdata)
-                if fds:
-                    fd = fds[0]
-                    for extra in fds[1:]:
-                        posix.close(extra)
+                fds += unpack_fds(cdata)
+        for extra in fds[nfds:]:
+            posix.close(extra)
+        del fds[nfds:]
         if not data:
             raise SyncError("the container process exited during setup")
-        return data[:1], data[1:], fd
+        if flags & _socket.MSG_TRUNC:
+            for fd in fds:
+                posix.close(fd)
+            raise SyncError(f"sync: a {NAMES.get(data[:1], data[:1])!r} message over {size} bytes")
+        return data[:1], data[1:], fds
 
     def expect(self, kind: bytes) -> bytes:
         """Receive one message of ``kind``; an ERROR message raises SyncError with its text."""
