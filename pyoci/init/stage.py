@@ -92,12 +92,9 @@ def stage1(plan: LaunchPlan, sock: SyncSocket, parent: int = 0) -> NoReturn:
             native.prctl(c.PR_SET_PDEATHSIG, 9)
             if os.getppid() != parent:
                 os._exit(1)  # it died before we asked
-        # What the init imports, imported here, while the parent works.
-        _preload(plan)
-        if plan.linux.get("sysctl"):
-            from pyoci.spec.sysctl import runtime_namespaces
-
-            plan.runtime_ns = runtime_namespaces()  # the parent's, still
+        # What the init imports, imported here, while the parent works (the
+        # config is not used before PLAN: the parent validates it meanwhile).
+        _preload_modules()
         try:
             kind, payload, fds = sock.recv_fds(2, 1 << 20)
         except sync.SyncError:
@@ -107,6 +104,11 @@ def stage1(plan: LaunchPlan, sock: SyncSocket, parent: int = 0) -> NoReturn:
                 os.close(fd)
             raise SetupError(f"sync: expected 'PLAN', got {sync.NAMES.get(kind, kind)!r}")
         plan.take_handoff(payload, fds)
+        _preload_for(plan)
+        if plan.linux.get("sysctl"):
+            from pyoci.spec.sysctl import runtime_namespaces
+
+            plan.runtime_ns = runtime_namespaces()  # the parent's, still
         join_error = _join_v1_self(plan)
         oom = (plan.config.get("process") or {}).get("oomScoreAdj")
         if oom is not None:
@@ -253,6 +255,18 @@ def init_main(plan: LaunchPlan, sock: SyncSocket, fifo_fd: int) -> NoReturn:
 def _preload(plan: LaunchPlan) -> None:
     """Import everything the init needs: after pivot_root nothing can be imported
     (and the container's files must never be executed by the runtime)."""
+    _preload_modules()
+    _preload_for(plan)
+
+
+def _preload_for(plan: LaunchPlan) -> None:
+    """What this config needs beyond ``_preload_modules``."""
+    if plan.seccomp is not None:
+        from pyoci.seccomp import load  # noqa: F401
+
+
+def _preload_modules() -> None:
+    """What every init needs, config or not."""
     import _signal  # noqa: F401
     import resource  # noqa: F401
 
@@ -260,9 +274,6 @@ def _preload(plan: LaunchPlan) -> None:
     from pyoci.ops import hooks  # noqa: F401
 
     waiter.preload()
-
-    if plan.linux.get("seccomp"):  # (stage 1 has no program yet: the parent sends it)
-        from pyoci.seccomp import load  # noqa: F401
 
 
 def _init(plan: LaunchPlan, sock: SyncSocket, fifo_fd: int) -> None:

@@ -116,12 +116,9 @@ def create(
 ) -> model.ContainerState:
     """``console_fd``: instead of ``console_socket``, an already-connected socket
     (pyoci's own console proxy for ``run``); the caller keeps it."""
-    from pyoci.spec.load import load_bundle
+    from pyoci.spec.load import check_bundle, read_bundle
 
-    config, bundle_abs, rootfs = load_bundle(bundle)
-    if posix.geteuid() != 0:
-        _check_rootless_config(config)
-    check_intel_rdt(config)
+    config, bundle_abs = read_bundle(bundle)
     job = _Creation(opts, container_id)
     job.config = config
     listen_fds = 0
@@ -134,18 +131,23 @@ def create(
         container_id=container_id,
         config=config,
         bundle=bundle_abs,
-        rootfs=rootfs,
+        rootfs="",
         preserve_fds=preserve_fds,
         listen_fds=listen_fds,
         no_pivot=no_pivot,
         no_new_keyring=no_new_keyring,
         rootless=opts.rootless,
     )
-    # Stage 1 now: its imports (~5 ms) run on the other CPU while we make the
-    # state directory, the record, the cgroups and the seccomp program; it
-    # waits for the rest of its plan having made nothing.
+    # Stage 1 now, once the config is read: its imports (~5 ms) run on the
+    # other CPU while we validate the config and make the state directory, the
+    # record, the cgroups and the seccomp program; it waits for the rest of its
+    # plan (PLAN: only once all that succeeded) having made nothing.
     parent_sock = _fork_stage1(job, plan)
     try:
+        plan.rootfs = check_bundle(config, bundle_abs)
+        if posix.geteuid() != 0:
+            _check_rootless_config(config)
+        check_intel_rdt(config)
         for warning in _config_warnings(config):
             log.warning(warning)
         from pyoci.cgroups.manager import manager_for_create

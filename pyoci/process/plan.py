@@ -1,9 +1,10 @@
 """What the parent hands to the forked children.
 
-``create`` forks stage 1 as soon as the config is loaded (its imports then
+``create`` forks stage 1 as soon as the config is read (its imports then
 overlap the parent's work), so stage 1 inherits through fork only what is
-known by then; the rest (state directory, cgroup, seccomp program, console)
-follows in one PLAN message (``handoff`` / ``take_handoff``).
+known by then (the config, not validated yet: stage 1 uses it only once the
+PLAN message came); the rest (rootfs, state directory, cgroup, seccomp
+program, console) follows in that one message (``handoff`` / ``take_handoff``).
 """
 
 from __future__ import annotations
@@ -92,6 +93,7 @@ class LaunchPlan:
         from pyoci.util import jsonio
 
         head: dict[str, Any] = {
+            "rootfs": self.rootfs,
             "state_dir": self.state_dir,
             "fifo_path": self.fifo_path,
             "console": self.console_socket_fd >= 0,
@@ -125,6 +127,7 @@ class LaunchPlan:
             for fd in fds:
                 posix.close(fd)
             raise ValueError(f"PLAN: {len(fds)} fds for {raw.decode()}")
+        self.rootfs = head["rootfs"]
         self.state_dir = head["state_dir"]
         self.fifo_path = head["fifo_path"]
         if head["console"]:

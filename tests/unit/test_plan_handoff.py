@@ -13,7 +13,7 @@ from pyoci.seccomp.program import FLAG_NEW_LISTENER, SeccompProgram
 
 
 def _plan() -> LaunchPlan:
-    return LaunchPlan(container_id="c", config={"linux": {}}, bundle="/b", rootfs="/b/rootfs")
+    return LaunchPlan(container_id="c", config={"linux": {}}, bundle="/b", rootfs="")
 
 
 def _same_file(a: int, b: int) -> bool:
@@ -38,6 +38,7 @@ def _send_and_take(sent: LaunchPlan) -> LaunchPlan:
 
 def test_everything_crosses_with_its_fds() -> None:
     sent = _plan()
+    sent.rootfs = "/b/rootfs"
     sent.state_dir = "/run/pyoci/c"
     sent.fifo_path = "/run/pyoci/c/exec.fifo"
     # every byte value, newlines among them: the program follows the JSON head raw
@@ -51,7 +52,8 @@ def test_everything_crosses_with_its_fds() -> None:
     sent.cgroup_tasks = ["/sys/fs/cgroup/cpu/pyoci/c/tasks", "/sys/fs/cgroup/memory/pyoci/c/tasks"]
     taken = _send_and_take(sent)
     try:
-        assert taken.state_dir == sent.state_dir and taken.fifo_path == sent.fifo_path
+        assert (taken.rootfs, taken.state_dir) == ("/b/rootfs", sent.state_dir)
+        assert taken.fifo_path == sent.fifo_path
         assert taken.seccomp is not None
         assert taken.seccomp.bpf == bpf
         assert taken.seccomp.flags == FLAG_NEW_LISTENER
