@@ -91,6 +91,17 @@ def _warm() -> None:
         "pyoci.spec.load",
         "pyoci.spec.default",
         "pyoci.init.stage",
+        # what stage 1 and the init import (lazily: the CLI's runtime process
+        # does not carry them)
+        "pyoci.init.console",
+        "pyoci.init.paths",
+        "pyoci.init.lsm",
+        "pyoci.init.procfs",
+        "pyoci.init.process",
+        "pyoci.init.rootfs",
+        "pyoci.init.waiter",
+        "pyoci.spec.sysctl",
+        "pyoci.ops.hooks",
         "pyoci.process.plan",
         "pyoci.process.sync",
         "pyoci.process.idmap",
