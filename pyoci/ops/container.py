@@ -113,9 +113,16 @@ def create(
     no_new_keyring: bool = False,
     preserve_fds: int = 0,
     console_fd: int = -1,
+    start: bool = False,
 ) -> model.ContainerState:
     """``console_fd``: instead of ``console_socket``, an already-connected socket
-    (pyoci's own console proxy for ``run``); the caller keeps it."""
+    (pyoci's own console proxy for ``run``); the caller keeps it.
+
+    ``start``: start the container too when nothing has to happen between
+    (``run``): no startContainer or poststart hook, no terminal (its master
+    is passed on first); then no exec.fifo is made, the init execs the user
+    process as soon as it is set up, and the state returned is running.
+    Otherwise (or without ``start``) the state is created, for ``start``."""
     from pyoci.spec.load import load_bundle
 
     config, bundle_abs, rootfs = load_bundle(bundle)
@@ -152,6 +159,7 @@ def create(
             no_new_keyring=no_new_keyring,
             preserve_fds=preserve_fds,
             console_peer=console_fd,
+            start_now=start and _can_start_at_create(config),
         )
     except BaseException as exc:
         job.rollback()
@@ -167,6 +175,14 @@ def create(
     # error); engines' tests look for this line to know pyoci ran.
     log.info(f"pyoci create {container_id}")
     return state
+
+
+def _can_start_at_create(config: dict[str, Any]) -> bool:
+    process = config.get("process")
+    if not process or process.get("terminal"):
+        return False
+    hooks = config.get("hooks") or {}
+    return not (hooks.get("startContainer") or hooks.get("poststart"))
 
 
 def _config_warnings(config: dict[str, Any]) -> list[str]:
@@ -232,6 +248,7 @@ def _create(
     no_new_keyring: bool,
     preserve_fds: int,
     console_peer: int = -1,
+    start_now: bool = False,
 ) -> model.ContainerState:
     from pyoci.process import sync
     from pyoci.process.plan import LaunchPlan
@@ -264,11 +281,17 @@ def _create(
     # naming all it may have made (its cgroups, itself as the creator: once it
     # is gone, the status is stopped and delete removes everything).
     cdir.write(record)
-    posix.mkfifo(cdir.fifo_path, 0o622)
-    posix.chmod(cdir.fifo_path, 0o622)
+    if not start_now:
+        posix.mkfifo(cdir.fifo_path, 0o622)
+        posix.chmod(cdir.fifo_path, 0o622)
 
     namespaces = {ns["type"]: ns.get("path") for ns in linux.get("namespaces") or []}
-    if "user" in namespaces and namespaces["user"] is None and posix.geteuid() == 0:
+    if (
+        not start_now
+        and "user" in namespaces
+        and namespaces["user"] is None
+        and posix.geteuid() == 0
+    ):
         # the container's root must be able to reach exec.fifo (rootless: the
         # mode allows it, and the init holds an fd opened before the user switch)
         root_uid, root_gid = _host_root_ids(linux)
@@ -322,6 +345,7 @@ def _create(
         no_new_keyring=no_new_keyring,
         rootless=job.opts.rootless,
         seccomp=seccomp,
+        start_now=start_now,
     )
     if linux.get("sysctl"):
         from pyoci.spec.sysctl import runtime_namespaces
@@ -398,13 +422,14 @@ def _create(
     finally:
         parent_sock.close()
 
-    record["status"] = model.CREATED
+    status = model.RUNNING if start_now else model.CREATED
+    record["status"] = status
     record["config"] = config
     cdir.write(record)
     if pid_file:
         _write_pid_file(pid_file, job.init_pid)
     cdir.unlock()
-    return state_from_record(record, model.CREATED)
+    return state_from_record(record, status)
 
 
 def _can_spawn_into_cgroup(namespaces: dict[str, str | None]) -> bool:
@@ -547,6 +572,18 @@ def _drive_children(
             sock.send(sync.ACK)
         elif kind == sync.READY:
             return
+        elif kind == sync.STARTING:
+            # the init execs the user process: end of file (close-on-exec) when
+            # it did, or an ERROR (the execve, the seccomp filter failed)
+            try:
+                kind, payload, fd = sock.recv()
+            except sync.SyncError:
+                return
+            if fd >= 0:
+                posix.close(fd)
+            if kind == sync.ERROR:
+                raise SetupError(payload.decode(errors="replace"))
+            raise SetupError(f"sync: unexpected message {kind!r} after STARTING")
         elif kind == sync.ERROR:
             raise SetupError(payload.decode(errors="replace"))
         else:
@@ -628,7 +665,7 @@ def run(
 
         proxy = ConsoleProxy()
     try:
-        create(
+        created = create(
             opts,
             container_id,
             bundle,
@@ -638,6 +675,9 @@ def run(
             no_new_keyring=no_new_keyring,
             preserve_fds=preserve_fds,
             console_fd=proxy.child_fd if proxy is not None else -1,
+            # detached, nothing stands between create and start (in the
+            # foreground the signal forwarder starts first)
+            start=detach,
         )
     except BaseException:
         if proxy is not None:
@@ -655,7 +695,8 @@ def run(
                 proxy = None
         if not detach:
             Forwarder().start(init_pid)
-        start(opts, container_id)
+        if created.status == model.CREATED:
+            start(opts, container_id)
     except BaseException:
         if proxy is not None:
             proxy.close()

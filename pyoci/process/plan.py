@@ -29,6 +29,7 @@ class LaunchPlan:
         "rootless",
         "runtime_ns",
         "seccomp",
+        "start_now",
         "state_dir",
         "tty_fd",
     )  # fmt: skip
@@ -49,6 +50,7 @@ class LaunchPlan:
         no_new_keyring: bool = False,
         rootless: bool = False,
         seccomp: Any = None,
+        start_now: bool = False,
     ) -> None:
         self.container_id = container_id
         self.config = config
@@ -63,6 +65,8 @@ class LaunchPlan:
         self.no_new_keyring = no_new_keyring
         self.rootless = rootless
         self.seccomp = seccomp
+        # create starts the container at once (no exec.fifo, no waiter)
+        self.start_now = start_now
         self.tty_fd = -1
         # parent-only fds (the state lock): closed first thing in the child
         self.close_in_child: list[int] = []

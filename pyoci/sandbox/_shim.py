@@ -139,6 +139,7 @@ def main(argv: list[str]) -> int:
     from pyoci.native import consts as c
     from pyoci.ops import lifecycle
     from pyoci.ops.container import create
+    from pyoci.state import model
 
     root, container_id, bundle, ctl_fd, flags = argv
     ctl = _socket.socket(fileno=int(ctl_fd))
@@ -152,9 +153,17 @@ def main(argv: list[str]) -> int:
 
     t0 = time.perf_counter()
     try:
-        state = create(opts, container_id, bundle, console_fd=proxy.child_fd if proxy else -1)
+        # run(): start at once (one round trip less; create itself starts it
+        # when no hook or terminal is in between)
+        state = create(
+            opts,
+            container_id,
+            bundle,
+            console_fd=proxy.child_fd if proxy else -1,
+            start="a" in flags,
+        )
         master = proxy.receive_master() if proxy is not None else -1
-        if "a" in flags:  # run(): start at once (one round trip less)
+        if "a" in flags and state.status == model.CREATED:
             lifecycle.start(opts, container_id)
     except BaseException as exc:  # reported to the embedder
         if proxy is not None:
