@@ -114,6 +114,7 @@ def create(
     preserve_fds: int = 0,
     console_fd: int = -1,
     start: bool = False,
+    config: dict[str, Any] | None = None,
 ) -> model.ContainerState:
     """``console_fd``: instead of ``console_socket``, an already-connected socket
     (pyoci's own console proxy for ``run``); the caller keeps it.
@@ -122,10 +123,20 @@ def create(
     (``run``): no startContainer or poststart hook, no terminal (its master
     is passed on first); then no exec.fifo is made, the init execs the user
     process as soon as it is set up, and the state returned is running.
-    Otherwise (or without ``start``) the state is created, for ``start``."""
-    from pyoci.spec.load import load_bundle
+    Otherwise (or without ``start``) the state is created, for ``start``.
 
-    config, bundle_abs, rootfs = load_bundle(bundle)
+    ``config``: the config itself, already validated as ``load_bundle``
+    validates (the embedding API does it before sending it to its shim);
+    ``bundle`` is then only the directory relative paths are resolved from."""
+    if config is None:
+        from pyoci.spec.load import load_bundle
+
+        config, bundle_abs, rootfs = load_bundle(bundle)
+    else:
+        from pyoci.spec.load import rootfs_of
+
+        bundle_abs = lean_os.abspath(bundle)
+        rootfs = rootfs_of(config, bundle_abs)
     if posix.geteuid() != 0:
         _check_rootless_config(config)
     check_intel_rdt(config)

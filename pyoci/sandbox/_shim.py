@@ -141,7 +141,9 @@ def main(argv: list[str]) -> int:
     from pyoci.ops.container import create
     from pyoci.state import model
 
-    root, container_id, bundle, ctl_fd, flags = argv
+    root, container_id, bundle, ctl_fd, flags, config_text = argv
+    # the embedder validated it (as create validates) and sent it in the request
+    config = jsonio.loads(config_text) if config_text else None
     ctl = _socket.socket(fileno=int(ctl_fd))
     opts = lifecycle.RuntimeOptions(root, systemd_cgroup="s" in flags, rootless="r" in flags)
     native.prctl(c.PR_SET_CHILD_SUBREAPER, 1)
@@ -161,6 +163,7 @@ def main(argv: list[str]) -> int:
             bundle,
             console_fd=proxy.child_fd if proxy else -1,
             start="a" in flags,
+            config=config,
         )
         master = proxy.receive_master() if proxy is not None else -1
         if "a" in flags and state.status == model.CREATED:

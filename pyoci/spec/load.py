@@ -84,9 +84,14 @@ def load_bundle(bundle: str) -> tuple[dict[str, Any], str, str]:
         raise ConfigError(f"bundle {bundle}: not a directory")
     config = read_config(bundle_abs)
     validate(config, bundle_abs)
+    return config, bundle_abs, rootfs_of(config, bundle_abs)
+
+
+def rootfs_of(config: dict[str, Any], bundle_abs: str) -> str:
+    """The absolute, resolved root.path (relative: to the bundle)."""
     root = (config.get("root") or {}).get("path", "")
     rootfs = root if root.startswith("/") else lean_os.join(bundle_abs, root)
     real = lean_os.realpath_existing(rootfs)
     if real is None or not lean_os.isdir(real):
         raise ConfigError(f"config.json: root.path: {root}: rootfs is not a directory")
-    return config, bundle_abs, real
+    return real
