@@ -428,15 +428,18 @@ def _create(
             record,
             cgroup_pending=new_userns and not spawns_into_cgroup,
         )
+        status = model.RUNNING if start_now else model.CREATED
+        record["status"] = status
+        record["config"] = config
+        cdir.write(record)
+        if start_now:
+            # saved while the init execs (a failure still rolls everything back)
+            _await_exec(parent_sock)
     except sync.SyncError as exc:
         raise SetupError(str(exc)) from None
     finally:
         parent_sock.close()
 
-    status = model.RUNNING if start_now else model.CREATED
-    record["status"] = status
-    record["config"] = config
-    cdir.write(record)
     if pid_file:
         _write_pid_file(pid_file, job.init_pid)
     cdir.unlock()
@@ -584,23 +587,29 @@ def _drive_children(
         elif kind == sync.READY:
             return
         elif kind == sync.STARTING:
-            # the init execs the user process: end of file (close-on-exec) when
-            # it did, or an ERROR (the execve, the seccomp filter failed)
-            try:
-                kind, payload, fd = sock.recv()
-            except sync.SyncError:
-                return
-            if fd >= 0:
-                posix.close(fd)
-            if kind == sync.ERROR:
-                raise SetupError(payload.decode(errors="replace"))
-            raise SetupError(f"sync: unexpected message {kind!r} after STARTING")
+            return  # the init execs the user process (_await_exec)
         elif kind == sync.ERROR:
             raise SetupError(payload.decode(errors="replace"))
         else:
             raise SetupError(f"sync: unexpected message {kind!r}")
         if fd >= 0 and kind != sync.SECCOMP_FD:
             posix.close(fd)
+
+
+def _await_exec(sock: Any) -> None:
+    """After STARTING: end of file (the socket is close-on-exec) when the init
+    exec'd the user process, or an ERROR (the execve, the seccomp filter)."""
+    from pyoci.process import sync
+
+    try:
+        kind, payload, fd = sock.recv()
+    except sync.SyncError:
+        return
+    if fd >= 0:
+        posix.close(fd)
+    if kind == sync.ERROR:
+        raise SetupError(payload.decode(errors="replace"))
+    raise SetupError(f"sync: unexpected message {kind!r} after STARTING")
 
 
 def _raise_child_error(sock: Any) -> None:
