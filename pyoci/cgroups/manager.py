@@ -26,7 +26,7 @@ from pyoci.util import lean_os
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Collection, Mapping
     from typing import Any
 
     from pyoci.cgroups import CgroupManager
@@ -396,15 +396,39 @@ class FsManager:
 
     # ------------------------------------------------------------ processes
 
-    def add_process(self, pid: int) -> None:
+    def add_process(self, pid: int, skip: Collection[str] = ()) -> None:
+        """Move ``pid`` into every directory but those in ``skip`` (where it is
+        already: a ``cgroup.procs`` write takes the kernel's threadgroup lock
+        for writing, which may wait for an RCU grace period, even for a
+        process that does not move)."""
         data = str(pid)
         for directory in self.mounts:
+            if directory in skip:
+                continue
             try:
                 _write(f"{directory}/cgroup.procs", data)
             except OSError as err:
                 raise CgroupError(
                     f"cannot add process {pid} to cgroup {directory}: {err.strerror}"
                 ) from err
+
+    def dirs_holding(self, cgroup_text: str) -> set[str]:
+        """The container's directories a process is in, from its
+        ``/proc/PID/cgroup`` (``cgroup_text``: "0::/path" for cgroup2,
+        "N:ctl,ctl:/path" for a v1 hierarchy, ``name=X`` for a named one)."""
+        rel = {d: d[len(m):] or "/" for d, m in self.mounts.items()}
+        held: set[str] = set()
+        for line in cgroup_text.splitlines():
+            _, ctls, path = [*line.split(":", 2), "", ""][:3]
+            if not ctls:
+                if self.unified is not None and rel.get(self.unified) == path:
+                    held.add(self.unified)
+                continue
+            for ctl in ctls.split(","):
+                directory = self.v1.get(ctl)
+                if directory is not None and rel.get(directory) == path:
+                    held.add(directory)
+        return held
 
     def spawn_dir(self) -> str | None:
         """The cgroup2 directory when it is the container's only one (pure v2;

@@ -285,6 +285,7 @@ class SystemdManager:
         """Check that systemd really put ``pid`` in the unit (runc #2310: it may
         fail silently and leave the container in the caller's cgroup), then
         make and join what systemd does not manage, as the fs driver would."""
+        held: set[str] = set()
         if not self.spec.is_slice:
             actual = self._proc_cgroup(pid)
             expected = self.spec.cgroup()
@@ -297,8 +298,13 @@ class SystemdManager:
                     f"systemd did not move process {pid} into unit {self.unit}:"
                     f" it is in {actual}, not {expected}"
                 )
+            # what systemd moved it into (the scope on cgroup2, name=systemd
+            # and the controllers it manages on v1) is not written again
+            from pyoci.cgroups.manager import _read_opt
+
+            held = self.fs.dirs_holding(_read_opt(f"{self.proc_root}/{pid}/cgroup") or "")
         self.fs.create(check_existing=False)
-        self.fs.add_process(pid)
+        self.fs.add_process(pid, skip=held)
 
     def _proc_cgroup(self, pid: int) -> str | None:
         """The process's cgroup as systemd sees it: the cgroup2 line ("0::") on a

@@ -12,7 +12,9 @@ no RCU grace period is waited for); elsewhere, or when the kernel refuses
 that, the parent moves stage 1 into the cgroup and stage 1 forks.
 
 init: builds the rootfs, runs its hooks, applies the process settings, says
-READY and waits on exec.fifo for ``start``; then execve.
+READY and waits on exec.fifo for ``start``; then execve.  When create starts
+the container itself (``LaunchPlan.start_now``: ``run``), it says STARTING
+and execs at once.
 
 Every path ends in ``os.execve`` or ``os._exit``; errors go to the parent
 as one ERROR message.
@@ -118,7 +120,7 @@ def stage1(plan: LaunchPlan, sock: SyncSocket, parent: int = 0) -> NoReturn:
         security.set_non_dumpable()
         # Opened before any namespace change: a rootless container's root (a
         # subordinate uid, say) may not be able to search the state directory.
-        fifo_fd = os.open(plan.fifo_path, os.O_PATH | os.O_CLOEXEC)
+        fifo_fd = -1 if plan.start_now else os.open(plan.fifo_path, os.O_PATH | os.O_CLOEXEC)
         namespaces = plan.namespaces()
         if any(step.idmap for step in plan_mounts(plan.config.get("mounts") or [], plan.bundle)):
             from pyoci.init import idmapped
@@ -405,6 +407,13 @@ def _init(plan: LaunchPlan, sock: SyncSocket, fifo_fd: int) -> None:
             os.close(listener)
             sock.expect(sync.ACK)
 
+    if plan.start_now:
+        # create starts the container itself (``run``, no startContainer or
+        # poststart hook to wait for): no exec.fifo, no waiter.  The parent
+        # saves "running" on STARTING; the execve closes this socket
+        # (close-on-exec): end of file; a failure before it is an ERROR.
+        sock.send(sync.STARTING)
+        setup.exec(seccomp)
     handoff = None
     if waiter.available() and not hooks.has_hooks(config, "startContainer"):
         handoff = setup.waiter_handoff(fifo_fd, seccomp)

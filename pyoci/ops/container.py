@@ -113,12 +113,29 @@ def create(
     no_new_keyring: bool = False,
     preserve_fds: int = 0,
     console_fd: int = -1,
+    start: bool = False,
+    config: dict[str, Any] | None = None,
 ) -> model.ContainerState:
     """``console_fd``: instead of ``console_socket``, an already-connected socket
-    (pyoci's own console proxy for ``run``); the caller keeps it."""
-    from pyoci.spec.load import check_bundle, read_bundle
+    (pyoci's own console proxy for ``run``); the caller keeps it.
 
-    config, bundle_abs = read_bundle(bundle)
+    ``start``: start the container too when nothing has to happen between
+    (``run``): no startContainer or poststart hook, no terminal (its master
+    is passed on first); then no exec.fifo is made, the init execs the user
+    process as soon as it is set up, and the state returned is running.
+    Otherwise (or without ``start``) the state is created, for ``start``.
+
+    ``config``: the config itself, already validated as ``load_bundle``
+    validates (the embedding API does it before sending it to its shim);
+    ``bundle`` is then only the directory relative paths are resolved from."""
+    if config is None:
+        from pyoci.spec.load import read_bundle
+
+        config, bundle_abs = read_bundle(bundle)
+        validated = False
+    else:
+        bundle_abs = lean_os.abspath(bundle)
+        validated = True
     job = _Creation(opts, container_id)
     job.config = config
     listen_fds = 0
@@ -141,10 +158,15 @@ def create(
     # Stage 1 now, once the config is read: its imports (~5 ms) run on the
     # other CPU while we validate the config and make the state directory, the
     # record, the cgroups and the seccomp program; it waits for the rest of its
-    # plan (PLAN: only once all that succeeded) having made nothing.
+    # plan (PLAN: only once all that succeeded) having made nothing, and uses
+    # nothing of the config before.
     parent_sock = _fork_stage1(job, plan)
     try:
-        plan.rootfs = check_bundle(config, bundle_abs)
+        from pyoci.spec.load import rootfs_of, validate
+
+        if not validated:
+            validate(config, bundle_abs)
+        plan.rootfs = rootfs_of(config, bundle_abs)
         if posix.geteuid() != 0:
             _check_rootless_config(config)
         check_intel_rdt(config)
@@ -170,6 +192,7 @@ def create(
             pid_file=pid_file,
             console_socket=console_socket,
             console_peer=console_fd,
+            start_now=start and _can_start_at_create(config),
         )
     except BaseException as exc:
         job.rollback()
@@ -217,6 +240,14 @@ def _fork_stage1(job: _Creation, plan: LaunchPlan) -> Any:
     job.stage1_pid = pid
     child_sock.close()
     return parent_sock
+
+
+def _can_start_at_create(config: dict[str, Any]) -> bool:
+    process = config.get("process")
+    if not process or process.get("terminal"):
+        return False
+    hooks = config.get("hooks") or {}
+    return not (hooks.get("startContainer") or hooks.get("poststart"))
 
 
 def _config_warnings(config: dict[str, Any]) -> list[str]:
@@ -278,6 +309,7 @@ def _create(
     pid_file: str | None,
     console_socket: str | None,
     console_peer: int = -1,
+    start_now: bool = False,
 ) -> model.ContainerState:
     from pyoci.process import sync
 
@@ -310,11 +342,17 @@ def _create(
     # naming all it may have made (its cgroups, itself as the creator: once it
     # is gone, the status is stopped and delete removes everything).
     cdir.write(record)
-    posix.mkfifo(cdir.fifo_path, 0o622)
-    posix.chmod(cdir.fifo_path, 0o622)
+    if not start_now:
+        posix.mkfifo(cdir.fifo_path, 0o622)
+        posix.chmod(cdir.fifo_path, 0o622)
 
     namespaces = {ns["type"]: ns.get("path") for ns in linux.get("namespaces") or []}
-    if "user" in namespaces and namespaces["user"] is None and posix.geteuid() == 0:
+    if (
+        not start_now
+        and "user" in namespaces
+        and namespaces["user"] is None
+        and posix.geteuid() == 0
+    ):
         # the container's root must be able to reach exec.fifo (rootless: the
         # mode allows it, and the init holds an fd opened before the user switch)
         root_uid, root_gid = _host_root_ids(linux)
@@ -349,6 +387,7 @@ def _create(
 
     plan.state_dir = cdir.path
     plan.fifo_path = cdir.fifo_path
+    plan.start_now = start_now
     pid = job.stage1_pid
     try:
         if job.cgroup is not None and _can_spawn_into_cgroup(namespaces):
@@ -402,16 +441,20 @@ def _create(
             record,
             cgroup_pending=new_userns and not spawns_into_cgroup,
         )
+        status = model.RUNNING if start_now else model.CREATED
+        record["status"] = status
+        record["config"] = config
+        cdir.write(record)
+        if start_now:
+            # saved while the init execs (a failure still rolls everything back)
+            _await_exec(parent_sock)
     except sync.SyncError as exc:
         raise SetupError(str(exc)) from None
 
-    record["status"] = model.CREATED
-    record["config"] = config
-    cdir.write(record)
     if pid_file:
         _write_pid_file(pid_file, job.init_pid)
     cdir.unlock()
-    return state_from_record(record, model.CREATED)
+    return state_from_record(record, status)
 
 
 def _can_spawn_into_cgroup(namespaces: dict[str, str | None]) -> bool:
@@ -554,12 +597,30 @@ def _drive_children(
             sock.send(sync.ACK)
         elif kind == sync.READY:
             return
+        elif kind == sync.STARTING:
+            return  # the init execs the user process (_await_exec)
         elif kind == sync.ERROR:
             raise SetupError(payload.decode(errors="replace"))
         else:
             raise SetupError(f"sync: unexpected message {kind!r}")
         if fd >= 0 and kind != sync.SECCOMP_FD:
             posix.close(fd)
+
+
+def _await_exec(sock: Any) -> None:
+    """After STARTING: end of file (the socket is close-on-exec) when the init
+    exec'd the user process, or an ERROR (the execve, the seccomp filter)."""
+    from pyoci.process import sync
+
+    try:
+        kind, payload, fd = sock.recv()
+    except sync.SyncError:
+        return
+    if fd >= 0:
+        posix.close(fd)
+    if kind == sync.ERROR:
+        raise SetupError(payload.decode(errors="replace"))
+    raise SetupError(f"sync: unexpected message {kind!r} after STARTING")
 
 
 def _raise_child_error(sock: Any) -> None:
@@ -635,7 +696,7 @@ def run(
 
         proxy = ConsoleProxy()
     try:
-        create(
+        created = create(
             opts,
             container_id,
             bundle,
@@ -645,6 +706,9 @@ def run(
             no_new_keyring=no_new_keyring,
             preserve_fds=preserve_fds,
             console_fd=proxy.child_fd if proxy is not None else -1,
+            # detached, nothing stands between create and start (in the
+            # foreground the signal forwarder starts first)
+            start=detach,
         )
     except BaseException:
         if proxy is not None:
@@ -662,7 +726,8 @@ def run(
                 proxy = None
         if not detach:
             Forwarder().start(init_pid)
-        start(opts, container_id)
+        if created.status == model.CREATED:
+            start(opts, container_id)
     except BaseException:
         if proxy is not None:
             proxy.close()

@@ -3,8 +3,9 @@
 ``create`` forks stage 1 as soon as the config is read (its imports then
 overlap the parent's work), so stage 1 inherits through fork only what is
 known by then (the config, not validated yet: stage 1 uses it only once the
-PLAN message came); the rest (rootfs, state directory, cgroup, seccomp
-program, console) follows in that one message (``handoff`` / ``take_handoff``).
+PLAN message came); the rest (rootfs, state directory, start_now, cgroup,
+seccomp program, console) follows in that one message (``handoff`` /
+``take_handoff``).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class LaunchPlan:
         "rootless",
         "runtime_ns",
         "seccomp",
+        "start_now",
         "state_dir",
         "tty_fd",
     )  # fmt: skip
@@ -55,6 +57,7 @@ class LaunchPlan:
         no_new_keyring: bool = False,
         rootless: bool = False,
         seccomp: Any = None,
+        start_now: bool = False,
     ) -> None:
         self.container_id = container_id
         self.config = config
@@ -69,6 +72,8 @@ class LaunchPlan:
         self.no_new_keyring = no_new_keyring
         self.rootless = rootless
         self.seccomp = seccomp
+        # create starts the container at once (no exec.fifo, no waiter)
+        self.start_now = start_now
         self.tty_fd = -1
         # idmapped trees stage 1 prepared: {index in mounts: detached tree fd}
         self.mount_fds: dict[int, int] = {}
@@ -96,6 +101,7 @@ class LaunchPlan:
             "rootfs": self.rootfs,
             "state_dir": self.state_dir,
             "fifo_path": self.fifo_path,
+            "start_now": self.start_now,
             "console": self.console_socket_fd >= 0,
             "cgroup_fd": self.cgroup_fd >= 0,
         }
@@ -130,6 +136,7 @@ class LaunchPlan:
         self.rootfs = head["rootfs"]
         self.state_dir = head["state_dir"]
         self.fifo_path = head["fifo_path"]
+        self.start_now = head["start_now"]
         if head["console"]:
             self.console_socket_fd = fds.pop(0)
         if head["cgroup_fd"]:

@@ -41,6 +41,10 @@ N     SECCOMP_FD       I→P    a seccomp listener fd (SCM_RIGHTS) for P to
                               hand to linux.seccomp.listenerPath
 A     ACK              P→I    the fd was delivered
 R     READY            I→P    I waits on exec.fifo; P saves "created"
+X     STARTING         I→P    instead of R when create starts the container
+                              (``run``): I execs the user process at once;
+                              EOF (close-on-exec) says it did, E that it
+                              could not; P saves "running"
 E     ERROR            S/I→P  setup failed; payload: one-line message
 ====  ===============  =====  ===========================================
 
@@ -70,6 +74,7 @@ HOOKS_DONE = b"K"
 SECCOMP_FD = b"N"
 ACK = b"A"
 READY = b"R"
+STARTING = b"X"
 ERROR = b"E"
 
 NAMES = {
@@ -85,6 +90,7 @@ NAMES = {
     SECCOMP_FD: "SECCOMP_FD",
     ACK: "ACK",
     READY: "READY",
+    STARTING: "STARTING",
     ERROR: "ERROR",
 }
 

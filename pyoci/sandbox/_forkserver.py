@@ -6,7 +6,9 @@ No Python code ever runs in a child forked from the embedder: the embedder only
 ``posix_spawn``/``vfork``s this server, and the server forks only itself.
 
 Run as ``python -I -S -c <boot> CTL_FD``.  A request on the SOCK_SEQPACKET
-socket is ``[root, id, bundle, flags]`` (JSON) with four fds by SCM_RIGHTS:
+socket is ``[root, id, bundle, flags, config]`` (JSON; ``config``: the
+validated config's JSON text, or "" to read the bundle's config.json) with
+four fds by SCM_RIGHTS:
 the container's stdin, stdout, stderr and the shim's end of its control
 socket.  The server exits when the embedder closes its end (the shims stay:
 each deletes its container when its own control socket hits EOF).
@@ -52,7 +54,7 @@ def main(argv: list[str]) -> int:
                 fds += unpack_fds(payload)
         if not data:
             return 0
-        root, container_id, bundle, flags = jsonio.loads(data)
+        root, container_id, bundle, flags, config = jsonio.loads(data)
         if len(fds) != 4:
             for fd in fds:
                 posix.close(fd)
@@ -70,7 +72,7 @@ def main(argv: list[str]) -> int:
                 posix.setsid()
                 from pyoci.sandbox._shim import main as shim
 
-                code = shim([root, container_id, bundle, str(fds[3]), flags])
+                code = shim([root, container_id, bundle, str(fds[3]), flags, config])
             finally:
                 posix._exit(code)
         for fd in fds:
@@ -91,6 +93,17 @@ def _warm() -> None:
         "pyoci.spec.load",
         "pyoci.spec.default",
         "pyoci.init.stage",
+        # what stage 1 and the init import (lazily: the CLI's runtime process
+        # does not carry them)
+        "pyoci.init.console",
+        "pyoci.init.paths",
+        "pyoci.init.lsm",
+        "pyoci.init.procfs",
+        "pyoci.init.process",
+        "pyoci.init.rootfs",
+        "pyoci.init.waiter",
+        "pyoci.spec.sysctl",
+        "pyoci.ops.hooks",
         "pyoci.process.plan",
         "pyoci.process.sync",
         "pyoci.process.idmap",

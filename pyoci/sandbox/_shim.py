@@ -139,8 +139,11 @@ def main(argv: list[str]) -> int:
     from pyoci.native import consts as c
     from pyoci.ops import lifecycle
     from pyoci.ops.container import create
+    from pyoci.state import model
 
-    root, container_id, bundle, ctl_fd, flags = argv
+    root, container_id, bundle, ctl_fd, flags, config_text = argv
+    # the embedder validated it (as create validates) and sent it in the request
+    config = jsonio.loads(config_text) if config_text else None
     ctl = _socket.socket(fileno=int(ctl_fd))
     opts = lifecycle.RuntimeOptions(root, systemd_cgroup="s" in flags, rootless="r" in flags)
     native.prctl(c.PR_SET_CHILD_SUBREAPER, 1)
@@ -152,9 +155,18 @@ def main(argv: list[str]) -> int:
 
     t0 = time.perf_counter()
     try:
-        state = create(opts, container_id, bundle, console_fd=proxy.child_fd if proxy else -1)
+        # run(): start at once (one round trip less; create itself starts it
+        # when no hook or terminal is in between)
+        state = create(
+            opts,
+            container_id,
+            bundle,
+            console_fd=proxy.child_fd if proxy else -1,
+            start="a" in flags,
+            config=config,
+        )
         master = proxy.receive_master() if proxy is not None else -1
-        if "a" in flags:  # run(): start at once (one round trip less)
+        if "a" in flags and state.status == model.CREATED:
             lifecycle.start(opts, container_id)
     except BaseException as exc:  # reported to the embedder
         if proxy is not None:

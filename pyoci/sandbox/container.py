@@ -11,6 +11,7 @@ done in the embedder's process, without forking.
 from __future__ import annotations
 
 import _socket
+import json
 import os
 import select
 import subprocess
@@ -22,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from typing import IO, Any
 
 from pyoci.errors import ContainerNotFound, InvalidState, PyociError, SetupError
-from pyoci.sandbox.config import Config, parse_size
+from pyoci.sandbox.config import Bundle, Config, parse_size
 from pyoci.sandbox.results import Completed, Stats, TimeoutExpired, error_from
 
 PIPE = subprocess.PIPE
@@ -145,12 +146,16 @@ _server_lock = threading.Lock()
 _server: tuple[int, _socket.socket, subprocess.Popen[bytes]] | None = None
 
 
+# the largest config sent in the request (the fork server reads 64 KiB)
+_INLINE_CONFIG_MAX = 48 * 1024
+
+
 def _launch(request: list[str], fds: list[int]) -> subprocess.Popen[bytes] | None:
     """Start the shim of one container: by the fork server (default), or, with
     ``PYOCI_SANDBOX_LAUNCH=spawn``, as a process of its own (returned)."""
     if os.environ.get("PYOCI_SANDBOX_LAUNCH") == "spawn":
         return subprocess.Popen(
-            [*_interpreter(SHIM), *request[:3], str(fds[3]), request[3]],
+            [*_interpreter(SHIM), *request[:3], str(fds[3]), *request[3:]],
             stdin=fds[0], stdout=fds[1], stderr=fds[2], pass_fds=[fds[3]],
             start_new_session=True,  # the terminal's ^C is the embedder's to handle
         )
@@ -349,14 +354,30 @@ class Container:
         if tty:
             config = config.copy().terminal(True)
             stdin = stdout = stderr = DEVNULL
-        self._bundle = config.for_container(self.id).bundle()
+        spec = config.for_container(self.id)
+        # Hooks get the state's bundle and may read its config.json: a real
+        # bundle then.  Otherwise the shim gets the config in the request (no
+        # bundle directory to make and remove), validated here as create
+        # validates, and the bundle is the rootfs's directory.
+        # (A config too big for one request, 64 KiB, goes in a bundle too.)
+        self._bundle: Bundle | None = None
+        config_text = ""
+        if not spec.spec.get("hooks"):
+            spec.validate()
+            config_text = json.dumps(spec.spec)
+            bundle_path = os.path.dirname(spec.spec["root"]["path"]) or "/"
+        if not config_text or len(config_text) > _INLINE_CONFIG_MAX:
+            config_text = ""
+            self._bundle = spec.bundle()
+            bundle_path = self._bundle.path
         ours, theirs = _socket.socketpair(
             _socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC
         )
         self._ctl = ours
         self._spawned: subprocess.Popen[bytes] | None = None
         # b: the bundle is pyoci's, the shim removes it if the embedder vanishes
-        flags = "xb" + ("t" if tty else "") + ("r" if config.rootless else "")
+        flags = "x" + ("b" if self._bundle else "") + ("t" if tty else "")
+        flags += "r" if config.rootless else ""
         flags += "s" if systemd_cgroup else ""
         # run(): the shim starts the container at once and deletes it when it exits
         flags += "ad" if _run else ""
@@ -365,7 +386,7 @@ class Container:
         try:
             child, to_close = self._streams.resolve(stdin, stdout, stderr)
             try:
-                request = [self.root, self.id, self._bundle.path, flags]
+                request = [self.root, self.id, bundle_path, flags, config_text]
                 self._spawned = _launch(request, [*child, theirs.fileno()])
             finally:
                 theirs.close()
@@ -374,7 +395,8 @@ class Container:
         except BaseException:
             ours.close()
             self._streams.close()
-            self._bundle.remove()
+            if self._bundle is not None:
+                self._bundle.remove()
             raise
         self._wrap_streams()
         if _wait:
@@ -431,7 +453,8 @@ class Container:
         except (OSError, PyociError):
             pass
         self._close_streams()
-        self._bundle.remove()
+        if self._bundle is not None:
+            self._bundle.remove()
 
     def _recv_raw(self) -> dict[str, Any]:
         """Read one message (blocking); ``{"eof": True}`` once the shim has
@@ -700,7 +723,8 @@ class Container:
         if self._spawned is not None:
             self._spawned.wait()
         self._close_streams()
-        self._bundle.remove()
+        if self._bundle is not None:
+            self._bundle.remove()
 
     def _close_streams(self) -> None:
         for f in (self.stdin, self.stdout, self.stderr):

@@ -80,22 +80,21 @@ def schema_problems(doc: object, name: str = "config.json") -> list[str]:
 def load_bundle(bundle: str) -> tuple[dict[str, Any], str, str]:
     """Return (config, absolute bundle path, absolute rootfs path)."""
     config, bundle_abs = read_bundle(bundle)
-    return config, bundle_abs, check_bundle(config, bundle_abs)
+    validate(config, bundle_abs)
+    return config, bundle_abs, rootfs_of(config, bundle_abs)
 
 
 def read_bundle(bundle: str) -> tuple[dict[str, Any], str]:
-    """The first half of ``load_bundle``: (config, not validated yet; absolute
-    bundle path).  ``create`` forks stage 1 here, then calls ``check_bundle``."""
+    """The first half of ``load_bundle``: (the config, not validated yet; the
+    absolute bundle path).  ``create`` forks stage 1 here, then validates."""
     bundle_abs = lean_os.abspath(bundle)
     if not lean_os.isdir(bundle_abs):
         raise ConfigError(f"bundle {bundle}: not a directory")
     return read_config(bundle_abs), bundle_abs
 
 
-def check_bundle(config: dict[str, Any], bundle_abs: str) -> str:
-    """The second half of ``load_bundle``: validate the config; the absolute
-    rootfs path."""
-    validate(config, bundle_abs)
+def rootfs_of(config: dict[str, Any], bundle_abs: str) -> str:
+    """The absolute, resolved root.path (relative: to the bundle)."""
     root = (config.get("root") or {}).get("path", "")
     rootfs = root if root.startswith("/") else lean_os.join(bundle_abs, root)
     real = lean_os.realpath_existing(rootfs)

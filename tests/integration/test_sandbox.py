@@ -219,7 +219,7 @@ def test_container_handle_verbs(cfg: Any, sroot: str) -> None:
         assert c.state == "stopped"
         c.delete()
         assert c.state == "deleted"
-    assert not os.path.exists(c._bundle.path)
+    assert c._bundle is None  # no hooks: the config went to the shim in the request
 
 
 def test_exec_reports_a_signal_death_as_a_negative_returncode(cfg: Any, sroot: str) -> None:
@@ -631,3 +631,21 @@ def test_max_output_cuts_and_kills(run: Any) -> None:
     assert len(r.stdout) == 1 << 20 and r.truncated and r.returncode == -9
     r = run(sh("echo small"), capture_output=True, max_output=1 << 20)
     assert r.stdout == b"small\n" and not r.truncated
+
+
+def test_config_with_hooks_gets_a_real_bundle(cfg: Any, sroot: str, tmp_path: Path) -> None:
+    """Without hooks the config reaches the shim in the request (no bundle
+    directory); a hook gets a bundle whose config.json is the container's."""
+    mark = tmp_path / "hook-saw"
+    hook = (
+        "import json, os, sys; s = json.load(sys.stdin); "
+        "p = os.path.join(s['bundle'], 'config.json'); "
+        f"open({str(mark)!r}, 'w').write(json.load(open(p))['process']['args'][0] "
+        "if os.path.exists(p) else 'no config.json')"
+    )
+    c = cfg(["true"])
+    c.spec["hooks"] = {"poststop": [{"path": sys.executable, "args": ["python3", "-c", hook]}]}
+    assert pyoci.run(["true"], config=c, root=sroot).returncode == 0
+    assert mark.read_text() == "true"
+    plain = pyoci.run(["true"], config=cfg(["true"]), root=sroot)
+    assert plain.returncode == 0

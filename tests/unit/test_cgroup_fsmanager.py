@@ -571,3 +571,40 @@ def test_spawn_dir_when_only_the_cgroup2_one_is_used(tmp_path: Path) -> None:
     m.mounts = {unified: f"{host.cgroup_root}/unified"}
     m.v1 = {}
     assert m.spawn_dir() == unified
+
+
+# ---------------------------------------------------------------- joining
+
+
+def test_dirs_holding_reads_proc_cgroup_per_hierarchy(tmp_path: Path) -> None:
+    """The systemd driver skips the directories systemd already moved the
+    process into (each cgroup.procs write takes the threadgroup lock)."""
+    _host, m = hybrid_manager(tmp_path)
+    text = "\n".join(
+        [
+            "12:pids:/pod/ctr",
+            "11:name=systemd:/pod/ctr",
+            "10:memory:/elsewhere",
+            "9:cpu,cpuacct:/pod/ctr",
+            "0::/pod/ctr",
+        ]
+    )
+    held = m.dirs_holding(text)
+    want = {m.v1[c] for c in ("pids", "name=systemd", "cpu", "cpuacct") if c in m.v1}
+    if m.unified is not None:
+        want.add(m.unified)
+    assert held == want
+    assert m.v1["memory"] not in held
+    assert m.dirs_holding("") == set()
+
+
+def test_add_process_skips_what_it_is_told(tmp_path: Path) -> None:
+    _host, m = hybrid_manager(tmp_path)
+    m.create()
+    for directory in m.mounts:
+        touch(directory, "cgroup.procs")
+    skip = {m.v1["pids"]}
+    m.add_process(4321, skip=skip)
+    for directory in m.mounts:
+        got = (Path(directory) / "cgroup.procs").read_text()
+        assert ("4321" in got) == (directory not in skip), directory
