@@ -81,10 +81,11 @@ def _report_after_ready(exc: BaseException, start_fd: int) -> NoReturn:
 
 
 def stage1(plan: LaunchPlan, sock: SyncSocket, parent: int = 0) -> NoReturn:
-    """Forked by ``create`` as soon as the config is loaded: the imports here
-    and in ``_preload`` overlap the parent making the state directory, the
-    record, the cgroups and the seccomp program; then the PLAN message brings
-    the rest of ``plan``.  Until it arrives nothing is made: at EOF (the
+    """Forked by ``create`` as soon as the config is read: the imports (this
+    module's and ``_preload_modules``) overlap the parent validating the
+    config and making the state directory, the record, the cgroups and the
+    seccomp program; then the PLAN message brings the rest of ``plan``.  Until
+    it arrives nothing is made and nothing of the config is used: at EOF (the
     parent failed, or was killed) this ends quietly."""
     try:
         if parent:
