@@ -8,6 +8,7 @@ They raise ``PyociError`` subclasses and leave nothing behind on failure.
 from __future__ import annotations
 
 import posix
+import sys
 
 from pyoci import SPEC_VERSION
 from pyoci.errors import (
@@ -64,6 +65,7 @@ class _Creation:
         self.cdir: ContainerDir | None = None
         self.cgroup: CgroupManager | None = None
         self.stage1_pid = 0
+        self.sock: Any = None  # our end of stage 1's sync socket
         self.init_pid = 0
         self.init_pidfd = -1
         self.hooks_started = False
@@ -159,8 +161,12 @@ def create(
     # other CPU while we validate the config and make the state directory, the
     # record, the cgroups and the seccomp program; it waits for the rest of its
     # plan (PLAN: only once all that succeeded) having made nothing, and uses
-    # nothing of the config before.
-    parent_sock = _fork_stage1(job, plan)
+    # nothing of the config before.  Where they are imported already (the
+    # embedding API's fork server preloads them) there is nothing to overlap,
+    # and every page we write meanwhile would be copied: stage 1 is forked
+    # just before PLAN then.
+    if "pyoci.init.stage" not in sys.modules:
+        _fork_stage1(job, plan)
     try:
         from pyoci.spec.load import rootfs_of, validate
 
@@ -187,7 +193,6 @@ def create(
         state = _create(
             job,
             plan,
-            parent_sock,
             cgroup,
             pid_file=pid_file,
             console_socket=console_socket,
@@ -203,7 +208,8 @@ def create(
             raise SetupError(f"create {container_id}: {exc.strerror}{where}") from None
         raise
     finally:
-        parent_sock.close()
+        if job.sock is not None:
+            job.sock.close()
     if job.init_pidfd >= 0:
         posix.close(job.init_pidfd)
     # Only after success: podman parses its runtime log as one JSON object (the
@@ -212,8 +218,9 @@ def create(
     return state
 
 
-def _fork_stage1(job: _Creation, plan: LaunchPlan) -> Any:
-    """Fork stage 1 (``pyoci.init.stage.stage1``); our end of its sync socket."""
+def _fork_stage1(job: _Creation, plan: LaunchPlan) -> None:
+    """Fork stage 1 (``pyoci.init.stage.stage1``); ``job.sock`` is our end of
+    its sync socket."""
     from pyoci.process import sync
 
     me = posix.getpid()
@@ -238,8 +245,8 @@ def _fork_stage1(job: _Creation, plan: LaunchPlan) -> Any:
                 posix._exit(1)
         stage1(plan, child_sock, me)
     job.stage1_pid = pid
+    job.sock = parent_sock
     child_sock.close()
-    return parent_sock
 
 
 def _can_start_at_create(config: dict[str, Any]) -> bool:
@@ -303,7 +310,6 @@ def _check_rootless_config(config: dict[str, Any]) -> None:
 def _create(
     job: _Creation,
     plan: LaunchPlan,
-    parent_sock: Any,
     cgroup: CgroupManager | None,
     *,
     pid_file: str | None,
@@ -388,15 +394,21 @@ def _create(
     plan.state_dir = cdir.path
     plan.fifo_path = cdir.fifo_path
     plan.start_now = start_now
-    pid = job.stage1_pid
     try:
         if job.cgroup is not None and _can_spawn_into_cgroup(namespaces):
             _open_spawn_dir(job.cgroup, plan)
             if plan.cgroup_fd < 0:
                 _plan_self_join(job.cgroup, plan)
-        payload, fds = plan.handoff()
+        close_in_child: list[int] = []
+        if not job.stage1_pid:
+            # forked late (see create): stage 1 inherits our fds, and closes
+            # those it gets again by SCM_RIGHTS and the state lock (a flock
+            # is shared with every copy of its fd)
+            close_in_child = [plan.cgroup_fd, plan.console_socket_fd, cdir.lock_fd]
+            _fork_stage1(job, plan)
+        payload, fds = plan.handoff([fd for fd in close_in_child if fd >= 0])
         try:
-            parent_sock.send_fds(sync.PLAN, payload, fds)
+            job.sock.send_fds(sync.PLAN, payload, fds)
         except (BrokenPipeError, ConnectionResetError):
             pass  # stage 1 failed: its ERROR message is what _drive_children reads
     finally:
@@ -409,6 +421,7 @@ def _create(
         plan.console_socket_fd = -1
     # stage 1 joins the cgroup itself (clone3 into it, v1 tasks files)
     spawns_into_cgroup = bool(plan.cgroup_dir) or bool(plan.cgroup_tasks)
+    parent_sock, pid = job.sock, job.stage1_pid
     try:
         # Without clone3 CLONE_INTO_CGROUP (stage 1 spawns the init into the
         # cgroup itself: nothing to do here, unless it asks with JOIN_CGROUP),

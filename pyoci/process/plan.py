@@ -91,10 +91,11 @@ class LaunchPlan:
         # inherits them.  Empty: the parent moves stage 1 (cgroup.procs).
         self.cgroup_tasks: list[str] = []
 
-    def handoff(self) -> tuple[bytes, list[int]]:
+    def handoff(self, close: list[int] | None = None) -> tuple[bytes, list[int]]:
         """The fields the parent sets after forking stage 1, as one PLAN
         payload (a JSON head, a newline, the seccomp BPF program) and its fds
-        (the console socket, the cgroup2 directory: those that are open)."""
+        (the console socket, the cgroup2 directory: those that are open).
+        ``close``: fds stage 1 inherited and must close (forked late)."""
         from pyoci.util import jsonio
 
         head: dict[str, Any] = {
@@ -105,6 +106,8 @@ class LaunchPlan:
             "console": self.console_socket_fd >= 0,
             "cgroup_fd": self.cgroup_fd >= 0,
         }
+        if close:
+            head["close"] = close
         if self.cgroup_fd >= 0:
             head["cgroup_dir"] = self.cgroup_dir
         if self.cgroup_tasks:
@@ -128,6 +131,8 @@ class LaunchPlan:
 
         raw, _, bpf = payload.partition(b"\n")  # (JSON escapes newlines in strings)
         head: dict[str, Any] = jsonio.loads(raw.decode())
+        for fd in head.get("close") or ():
+            posix.close(fd)  # (ours, inherited: the fds received are others)
         fds = list(fds)
         if len(fds) != head["console"] + head["cgroup_fd"]:
             for fd in fds:

@@ -111,3 +111,20 @@ def test_a_message_too_long_is_an_error() -> None:
     finally:
         parent.close()
         child.close()
+
+
+def test_stage1_forked_late_closes_what_it_inherited() -> None:
+    """Forked after the parent opened them (the fork server's shim), stage 1
+    closes its copies of the parent's fds (the state lock among them)."""
+    r, w = os.pipe()
+    sent = _plan()
+    payload, fds = sent.handoff([w])
+    assert fds == []
+    _plan().take_handoff(payload, fds)
+    try:
+        os.fstat(w)
+        raise AssertionError("not closed")
+    except OSError:
+        pass
+    assert os.read(r, 1) == b""  # the only write end is gone
+    os.close(r)
