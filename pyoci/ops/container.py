@@ -684,6 +684,10 @@ def run(
         from pyoci.ops.console_proxy import ConsoleProxy
 
         proxy = ConsoleProxy()
+    # In the foreground, signals to pyoci are the container's: held from here
+    # until its init exists, then sent on (as runc's handler, made before it
+    # creates); so create may start the container itself.
+    forwarder = Forwarder() if not detach else None
     try:
         created = create(
             opts,
@@ -695,9 +699,7 @@ def run(
             no_new_keyring=no_new_keyring,
             preserve_fds=preserve_fds,
             console_fd=proxy.child_fd if proxy is not None else -1,
-            # detached, nothing stands between create and start (in the
-            # foreground the signal forwarder starts first)
-            start=detach,
+            start=True,
         )
     except BaseException:
         if proxy is not None:
@@ -713,8 +715,8 @@ def run(
             else:
                 proxy.close()
                 proxy = None
-        if not detach:
-            Forwarder().start(init_pid)
+        if forwarder is not None:
+            forwarder.start(init_pid)
         if created.status == model.CREATED:
             start(opts, container_id)
     except BaseException:
