@@ -49,10 +49,14 @@ def test_create_and_run_leave_the_inits_code_to_stage_1(pyoci: Any, bundle_facto
     create = imports_of(pyoci, "create", "-b", str(b[0]), "heavy")
     assert not create & FORBIDDEN_CREATE_PARENT, sorted(create & FORBIDDEN_CREATE_PARENT)
     assert "pyoci.spec._schema_compiled" in create  # validation happened, compiled
-    # create's own process needs no native code; run's needs it (subreaper)
-    assert not create & {"_cffi_backend", "pyoci.native"}
+    # create's own process needs no native code; run's only its one prctl
+    # (subreaper), from the plain C extension: no cffi (peak RSS)
+    assert not create & {"_cffi_backend", "pyoci.native", "pyoci.native._lean"}
     run = imports_of(pyoci, "run", "-b", str(b[1]), "heavy2")
     assert not run & FORBIDDEN_CREATE_PARENT, sorted(run & FORBIDDEN_CREATE_PARENT)
+    assert "pyoci.native._lean" in run
+    no_cffi = {"_cffi_backend", "pyoci.native._lib", "pyoci.native._syscalls"}
+    assert not run & no_cffi, sorted(run & no_cffi)
     assert pyoci("delete", "--force", "heavy").code == 0
 
 
