@@ -1074,3 +1074,22 @@ def test_installed_create_of_an_invalid_config_words_it_with_jsonschema(tmp_path
     assert code == 1
     assert err == "pyoci: config.json: process.args: [] is too short (minItems 1)"
     assert {"pyoci.spec._schema_compiled", "jsonschema"} <= modules
+
+
+def test_a_command_drops_the_compiled_validator_after_use(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The CLI's create and run set DROP_VALIDATOR: once the compiled check
+    accepted the config its module is unloaded (its memory reused by what
+    create loads next); the next check imports it again."""
+    from pyoci.spec import load
+
+    monkeypatch.setattr(load, "DROP_VALIDATOR", True)
+    doc = {"ociVersion": "1.0.2", "root": {"path": "rootfs"}}
+    for _ in range(2):
+        assert load.schema_problems(doc) == []
+        assert "pyoci.spec._schema_compiled" not in sys.modules
+    assert load.schema_problems({"ociVersion": 1}) != []  # still checked, and rejected
+    monkeypatch.setattr(load, "DROP_VALIDATOR", False)
+    assert load.schema_problems(doc) == []
+    assert "pyoci.spec._schema_compiled" in sys.modules  # an embedder keeps it
