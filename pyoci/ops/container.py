@@ -672,12 +672,11 @@ def run(
     subreaper: bool = True,
 ) -> int:
     """create + start; unless ``detach``, wait for the init and return its exit code."""
-    from pyoci import native
-    from pyoci.native import consts as c
+    from pyoci.native.lean import set_child_subreaper  # not cffi: peak RSS
     from pyoci.process.foreground import Forwarder, wait_exit, wait_reaped
 
     if not detach and subreaper:
-        native.prctl(c.PR_SET_CHILD_SUBREAPER, 1)
+        set_child_subreaper()
     proxy = None
     if console_socket is None and not detach:
         # with process.terminal, the caller's terminal is wired to the pty
