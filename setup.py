@@ -1,12 +1,12 @@
-"""Only here for cffi (the native layer is compiled out-of-line at build time),
-to stamp the git commit into the package for ``pyoci --version``, and to compile
+"""Only here for cffi and pyoci.native._lean (the native layer is compiled at
+build time), to stamp the git commit into the package for ``pyoci --version``, and to compile
 schema/ into ``pyoci/spec/_schema_compiled.py`` (pyoci/spec/schemac.py)."""
 
 import importlib.util
 import os
 import subprocess
 
-from setuptools import setup
+from setuptools import Extension, setup
 from setuptools.command.build_py import build_py
 
 
@@ -66,6 +66,10 @@ class build_py_with_commit(build_py):
 
 
 setup(
+    # the few raw calls the runtime process itself makes, without cffi (peak RSS)
+    ext_modules=[
+        Extension("pyoci.native._lean", ["pyoci/native/_lean.c"], py_limited_api=True),
+    ],
     cffi_modules=[
         "pyoci/native/_build.py:ffibuilder",
         "pyoci/native/_seccomp_build.py:ffibuilder",

@@ -42,6 +42,9 @@ FLAGS = [
 def run(ctx: Context, p: Parsed) -> int:
     need_args("run", p.args, exactly=1)
     from pyoci.ops import container
+    from pyoci.spec import load
+
+    load.DROP_VALIDATOR = True  # one config, then exit (peak RSS)
 
     return container.run(
         ctx.options(),

@@ -696,18 +696,21 @@ def run(
     subreaper: bool = True,
 ) -> int:
     """create + start; unless ``detach``, wait for the init and return its exit code."""
-    from pyoci import native
-    from pyoci.native import consts as c
+    from pyoci.native.lean import set_child_subreaper  # not cffi: peak RSS
     from pyoci.process.foreground import Forwarder, wait_exit, wait_reaped
 
     if not detach and subreaper:
-        native.prctl(c.PR_SET_CHILD_SUBREAPER, 1)
+        set_child_subreaper()
     proxy = None
     if console_socket is None and not detach:
         # with process.terminal, the caller's terminal is wired to the pty
         from pyoci.ops.console_proxy import ConsoleProxy
 
         proxy = ConsoleProxy()
+    # In the foreground, signals to pyoci are the container's: held from here
+    # until its init exists, then sent on (as runc's handler, made before it
+    # creates); so create may start the container itself.
+    forwarder = Forwarder() if not detach else None
     try:
         created = create(
             opts,
@@ -719,9 +722,7 @@ def run(
             no_new_keyring=no_new_keyring,
             preserve_fds=preserve_fds,
             console_fd=proxy.child_fd if proxy is not None else -1,
-            # detached, nothing stands between create and start (in the
-            # foreground the signal forwarder starts first)
-            start=detach,
+            start=True,
         )
     except BaseException:
         if proxy is not None:
@@ -737,8 +738,8 @@ def run(
             else:
                 proxy.close()
                 proxy = None
-        if not detach:
-            Forwarder().start(init_pid)
+        if forwarder is not None:
+            forwarder.start(init_pid)
         if created.status == model.CREATED:
             start(opts, container_id)
     except BaseException:

@@ -175,14 +175,13 @@ def exec_process(
         no_new_keyring=True,
         seccomp=seccomp,
     )
-    from pyoci import native
-    from pyoci.native import consts as c
+    from pyoci.native.lean import set_child_subreaper
     from pyoci.process.foreground import Forwarder, wait_reaped
 
     forwarder = None
     if not detach:
         # the process is a grandchild: become its reaper to get its exit status
-        native.prctl(c.PR_SET_CHILD_SUBREAPER, 1)
+        set_child_subreaper()
         # caught from now on (as runc), delivered once the process exists
         forwarder = Forwarder()
     pid = _start(plan, record, status, console_fd, proxy)

@@ -48,11 +48,18 @@ def test_create_and_run_leave_the_inits_code_to_stage_1(pyoci: Any, bundle_facto
     b = [bundle_factory(["true"]).path for _ in range(2)]  # one cgroup each
     create = imports_of(pyoci, "create", "-b", str(b[0]), "heavy")
     assert not create & FORBIDDEN_CREATE_PARENT, sorted(create & FORBIDDEN_CREATE_PARENT)
-    assert "pyoci.spec._schema_compiled" in create  # validation happened, compiled
-    # create's own process needs no native code; run's needs it (subreaper)
-    assert not create & {"_cffi_backend", "pyoci.native"}
+    # validated by the compiled check (the jsonschema side is forbidden), which
+    # the command then unloads (pyoci.spec.load.DROP_VALIDATOR: peak RSS)
+    assert "pyoci.spec.semantic" in create
+    assert "pyoci.spec._schema_compiled" not in create
+    # create's own process needs no native code; run's only its one prctl
+    # (subreaper), from the plain C extension: no cffi (peak RSS)
+    assert not create & {"_cffi_backend", "pyoci.native", "pyoci.native._lean"}
     run = imports_of(pyoci, "run", "-b", str(b[1]), "heavy2")
     assert not run & FORBIDDEN_CREATE_PARENT, sorted(run & FORBIDDEN_CREATE_PARENT)
+    assert "pyoci.native._lean" in run
+    no_cffi = {"_cffi_backend", "pyoci.native._lib", "pyoci.native._syscalls"}
+    assert not run & no_cffi, sorted(run & no_cffi)
     assert pyoci("delete", "--force", "heavy").code == 0
 
 
@@ -108,9 +115,7 @@ def test_delete_force_of_a_missing_container_is_the_cheapest_path(
     assert res.code == 1 and "invalid container id" in res.err, res
 
 
-def test_the_lean_verbs_do_not_probe_for_a_user_namespace(
-    pyoci: Any, bundle_factory: Any
-) -> None:
+def test_the_lean_verbs_do_not_probe_for_a_user_namespace(pyoci: Any, bundle_factory: Any) -> None:
     """runc's --rootless=auto is decided only by the verbs that use it (create,
     run, exec...): state, start, kill and delete load no pyoci.process."""
     b = bundle_factory(["sleep", "100"])
@@ -220,3 +225,33 @@ def test_exit_now_fails_a_command_whose_output_was_lost() -> None:
         res = subprocess.run([sys.executable, "-I", "-c", EXIT_NOW, "2", "10"], stdout=full,
                              stderr=subprocess.PIPE, text=True, timeout=30)  # fmt: skip
     assert res.returncode == 2, res.stderr
+
+
+def test_create_with_a_seccomp_profile_maps_no_libseccomp(
+    pyoci: Any, bundle_factory: Any, tmp_path: Path
+) -> None:
+    """A miss compiles in a short-lived child, a hit reads the cache entry: in
+    neither does the runtime process load libseccomp, cffi or the compiler
+    (pyoci.seccomp.cache; peak RSS)."""
+    import json
+
+    profile = json.loads((Path(__file__).parent.parent / "data/seccomp/default.json").read_text())
+
+    def with_profile(cfg: dict[str, Any]) -> None:
+        cfg["linux"]["seccomp"] = profile
+
+    bundles = [bundle_factory(["true"], mutate=with_profile) for _ in range(2)]  # one cgroup each
+    env = dict(os.environ, PYOCI_DEBUG_IMPORTS="1", PYOCI_SECCOMP_CACHE=str(tmp_path / "sc"))
+    heavy = {"_cffi_backend", "pyoci.native._seccomp", "pyoci.seccomp.compile", "pyoci.native"}
+    try:
+        for cid, b in zip(("sc-miss", "sc-hit"), bundles, strict=True):
+            res = pyoci("create", "-b", str(b.path), cid, env=env)
+            assert res.code == 0, res
+            line = [ln for ln in res.err.splitlines() if ln.startswith("pyoci-imports: ")][-1]
+            loaded = set(line.split(": ", 1)[1].split())
+            assert "pyoci.seccomp.cache" in loaded, cid
+            assert not loaded & heavy, (cid, sorted(loaded & heavy))
+        assert len(os.listdir(tmp_path / "sc")) == 1
+    finally:
+        for cid in ("sc-miss", "sc-hit"):
+            pyoci("delete", "--force", cid)

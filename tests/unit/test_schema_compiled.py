@@ -1063,7 +1063,10 @@ def test_installed_create_of_a_valid_config_imports_no_jsonschema(tmp_path: Path
     code, err, modules = _create_modules(tmp_path, doc)
     assert code == 1
     assert "rootfs" in err and "does not exist" in err, err
-    assert {"pyoci.spec.load", "pyoci.spec._schema_compiled", "pyoci.spec.semantic"} <= modules
+    # the semantic checks ran: the compiled check accepted it (no jsonschema),
+    # and the command unloaded it then (spec.load.DROP_VALIDATOR)
+    assert {"pyoci.spec.load", "pyoci.spec.semantic"} <= modules
+    assert "pyoci.spec._schema_compiled" not in modules
     assert not modules & set(HEAVY), sorted(modules & set(HEAVY))
 
 
@@ -1074,3 +1077,28 @@ def test_installed_create_of_an_invalid_config_words_it_with_jsonschema(tmp_path
     assert code == 1
     assert err == "pyoci: config.json: process.args: [] is too short (minItems 1)"
     assert {"pyoci.spec._schema_compiled", "jsonschema"} <= modules
+
+
+def test_a_command_drops_the_compiled_validator_after_use() -> None:
+    """The CLI's create and run set DROP_VALIDATOR: once the compiled check
+    accepted the config its module is unloaded (its memory reused by what
+    create loads next); the next check imports it again.  In a child
+    interpreter: unloading clears the module's namespace, which would break
+    this process's other references to it."""
+    code = """
+import sys
+from pyoci.spec import load
+
+load.DROP_VALIDATOR = True
+doc = {"ociVersion": "1.0.2", "root": {"path": "rootfs"}}
+for _ in range(2):
+    assert load.schema_problems(doc) == []
+    assert "pyoci.spec._schema_compiled" not in sys.modules
+assert load.schema_problems({"ociVersion": 1}) != []  # still checked, and rejected
+load.DROP_VALIDATOR = False
+assert load.schema_problems(doc) == []
+assert "pyoci.spec._schema_compiled" in sys.modules  # an embedder keeps it
+print("ok")
+"""
+    res = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0 and res.stdout == "ok\n", res

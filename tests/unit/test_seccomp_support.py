@@ -229,6 +229,73 @@ def test_cache_key_follows_the_profile() -> None:
     assert cache.cache_key(PROFILE) != cache.cache_key(other)
 
 
+def test_cache_key_follows_what_the_loader_would_map(monkeypatch: pytest.MonkeyPatch) -> None:
+    key = cache.cache_key(PROFILE)
+    monkeypatch.setenv("LD_LIBRARY_PATH", "/opt/other-libseccomp")
+    assert cache.cache_key(PROFILE) != key
+    monkeypatch.delenv("LD_LIBRARY_PATH")
+    real = cache._identity
+    monkeypatch.setattr(
+        cache, "_identity", lambda p: "1:2:3:4" if p == "/etc/ld.so.cache" else real(p)
+    )
+    assert cache.cache_key(PROFILE) != key  # ldconfig ran: libraries changed
+
+
+def test_cache_entry_is_dropped_when_libseccomp_is_replaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An entry names the libseccomp that compiled it (soname link, identity,
+    version) and is used only while that file is the same."""
+    cache.compile_cached(PROFILE, str(tmp_path))
+    data = (tmp_path / cache.cache_key(PROFILE)).read_bytes()
+    rest = data[len(cache._MAGIC) + 4 + 16 :]
+    lib_id = rest[2 : 2 + int.from_bytes(rest[:2], "little")].decode()
+    path, same, version = lib_id.split("\0")
+    assert "/libseccomp.so." in path and os.path.exists(path), lib_id
+    assert cache._identity(path) == same and version.count(".") == 2
+    compiled = []
+    real_compile = cache._compile_in_child
+
+    def counting(*args: Any) -> SeccompProgram:
+        compiled.append(1)
+        return real_compile(*args)
+
+    monkeypatch.setattr(cache, "_compile_in_child", counting)
+    cache.compile_cached(PROFILE, str(tmp_path))
+    assert compiled == []  # a hit
+    real_identity = cache._identity
+    monkeypatch.setattr(cache, "_identity", lambda p: "9:9:9:9" if p == path else real_identity(p))
+    assert cache.compile_cached(PROFILE, str(tmp_path)).bpf == compile_profile(PROFILE).bpf
+    assert compiled == [1]  # replaced: compiled again
+
+
+def test_the_runtime_process_never_loads_libseccomp(tmp_path: Path) -> None:
+    """A miss compiles in a short-lived child, a hit reads the entry: neither
+    maps libseccomp, its cffi module or the compiler in the caller (peak RSS)."""
+    code = (
+        "import sys\n"
+        "from pyoci.seccomp import cache\n"
+        "from pyoci.errors import ConfigError\n"
+        f"profile = {PROFILE!r}\n"
+        f"first = cache.compile_cached(profile, {str(tmp_path)!r})\n"
+        f"again = cache.compile_cached(profile, {str(tmp_path)!r})\n"
+        "assert first.bpf == again.bpf and len(first) > 3\n"
+        "try:\n"
+        "    cache.compile_cached({'defaultAction': 'SCMP_ACT_NOPE'}, None)\n"
+        "except ConfigError as exc:\n"
+        "    assert 'SCMP_ACT_NOPE' in str(exc), exc\n"
+        "print(' '.join(sorted(sys.modules)))\n"
+    )
+    res = subprocess.run(
+        [sys.executable, "-I", "-c", code], capture_output=True, text=True, check=True
+    )
+    loaded = set(res.stdout.split())
+    assert "pyoci.seccomp.cache" in loaded
+    heavy = {"pyoci.native", "pyoci.native._seccomp", "_cffi_backend", "pyoci.seccomp.compile"}
+    assert not loaded & heavy, sorted(loaded & heavy)
+    assert len(os.listdir(tmp_path)) == 1
+
+
 def test_cache_ignores_damaged_entries(tmp_path: Path) -> None:
     good = compile_profile(PROFILE)
     entry = tmp_path / cache.cache_key(PROFILE)
@@ -356,7 +423,10 @@ def test_cache_dir_of_another_user_is_not_used(tmp_path: Path) -> None:
 
 
 def test_cache_is_bounded_in_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    size = len(compile_profile(PROFILE).bpf) + 64
+    cache.compile_cached(PROFILE, str(tmp_path / "probe"))
+    size = (tmp_path / "probe" / cache.cache_key(PROFILE)).stat().st_size  # one entry
+    (tmp_path / "probe" / cache.cache_key(PROFILE)).unlink()
+    (tmp_path / "probe").rmdir()
     monkeypatch.setattr(cache, "MAX_BYTES", 2 * size)
     for n in range(4):
         cache.compile_cached(dict(PROFILE, defaultErrnoRet=n + 1), str(tmp_path))
