@@ -8,9 +8,20 @@ from __future__ import annotations
 
 from pyoci.native._lean import prctl as _prctl
 
+PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
 
 
 def set_child_subreaper() -> None:
     """Become the reaper of our orphaned descendants (raises OSError)."""
     _prctl(PR_SET_CHILD_SUBREAPER, 1)
+
+
+def die_with_parent(parent: int) -> None:
+    """SIGKILL us when our parent (pid ``parent``) dies; exit now if it already
+    has (it died between the fork and this call)."""
+    import posix
+
+    _prctl(PR_SET_PDEATHSIG, 9)
+    if posix.getppid() != parent:
+        posix._exit(1)

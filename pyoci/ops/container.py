@@ -236,6 +236,11 @@ def _fork_stage1(job: _Creation, plan: LaunchPlan) -> None:
         # runtime process never needs them, and does not carry them (peak RSS).
         # Nothing raised here may unwind into the runtime's code in this child.
         try:
+            # first thing, before milliseconds of imports: die with create (killed,
+            # it leaves no process behind; its rollback kills us otherwise)
+            from pyoci.native.lean import die_with_parent
+
+            die_with_parent(me)
             parent_sock.close()
             from pyoci.init.stage import stage1
         except BaseException as exc:

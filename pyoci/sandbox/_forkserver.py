@@ -104,6 +104,7 @@ def _warm() -> None:
         "pyoci.init.waiter",
         "pyoci.spec.sysctl",
         "pyoci.ops.hooks",
+        "pyoci.native.lean",
         "pyoci.process.plan",
         "pyoci.process.sync",
         "pyoci.process.idmap",
