@@ -52,72 +52,41 @@ the accounting reads only the five cgroup files it reports.  The fork server
 freezes (``gc.freeze()``) what it imported: a collection in a forked child
 would touch every object.
 
-Cost, measured with ``bench/embed.py -n 30 --rounds 5`` on the 2-core dev VM
-(2026-12-07, shared with other jobs at a load average of 2-6: single figures
-swing by 2x; the ratios are of medians measured in the same run; busybox
-``true``), seven runs, and five of the tree before these changes interleaved:
+``run()`` goes further: the shim's ``create`` starts the container itself
+(``create(start=True)``: no exec.fifo, no waiter, no ``start``) when no hook
+or terminal stands between, and a config without hooks travels in the
+request (validated here, as ``create`` validates; no temporary bundle).
 
-* ``Container.exec(["true"])``: 20 ms (69 ms before, when it ran the ``pyoci
-  exec`` CLI in an interpreter of its own).
-* ``pyoci.run()`` / ``runc run``: 0.63-1.00, median 0.82 (before: 0.85-1.24,
-  median 0.92); the calmest run: 17.7 ms against 21.5.  / ``crun run``:
-  1.5-2.5.  Target 0.5x: not met.
-* 8 in flight through asyncio / runc's throughput: 0.91-1.61, median 1.16
-  (before: 0.61-1.04, median 0.88); / crun's: 0.43-0.54.  Target 2x: not met.
-* Re-measured later that day (``-n 20 --rounds 4``, seven runs of ``main``
-  at e6d724d): ``run()`` / ``runc run`` 0.67-0.98, median 0.74; throughput /
-  runc's 0.93-1.28, median 1.22; CPU per container 16-23 ms, median 17.7
-  (runc 21-26, median 22.7).
+Cost (``bench/embed.py -n 30``, 2026-12-07 13:27 UTC, three runs of main on
+the 2-core dev VM, load ~1.5; README "Embedding" has the table):
+``run()`` / ``runc run`` 0.56-0.60 (target 0.5: not met; 0.74 median that
+morning), 8 in flight through asyncio / runc's throughput 1.41-1.55 (target
+2: not met; 1.22), CPU per container 14.5-16.5 ms against runc's 21.5-25.2
+(crun 7.2-8.8).  ``Container.exec(["true"])``: 5 ms.
 
 What bounds it (measured):
 
-* CPU per container (user + system of every process it takes, from
-  ``RUSAGE_CHILDREN``): pyoci 17-28 ms, runc 22-29 ms, crun 8-11 ms.  On 2
-  cores, 8 in flight are CPU-bound: throughput is at most 2000 ms / CPU per
-  container, so 2x runc's needs half of runc's CPU per container (11-14 ms,
-  crun's range).  Two thirds of pyoci's is kernel time (perf): the shim,
-  stage 1 and the init are three forks of a Python process (~2500 minor
-  faults a container, mostly copy-on-write), then the namespaces and mounts.
-  The shim's own work is ~7 ms of CPU, stage 1 ~5 ms, the init and ``true``
-  ~6 ms (rusage of each).
-* The first migration into a v1 cgroup waits for an RCU grace period
-  (``cgroup_threadgroup_rwsem``): 8 ms median, 0.1-20 ms, measured alone on
-  this host; the kernel holds ``cgroup_mutex`` meanwhile, which also holds
-  up every other container's cgroup mkdir.  Stage 1 sets up its namespaces in
-  the meantime (~5 ms), the rest is waited.  runc and crun pay it as well.
-* The init's own work in Python (mounts, pivot_root, capabilities, seccomp):
-  ~8 ms of wall time.
-* Where the copy-on-write faults are (``ru_minflt`` of each process, median
-  of 30 ``run()``): the shim ~210 before ``create`` and ~760 in it, ~50 in
-  its wait and delete; stage 1 ~700; the init and ``true`` ~600.  A COW
-  fault costs ~2.6 us here (16 MB written after a fork): ~6 ms of the CPU
-  per container.  A child of the fork server faults ~230 pages merely
-  validating a config (0.5 ms) whether or not the server ran it 20 times
-  before forking (so not bytecode quickening: refcounts and allocator pools).
-* Tried and not kept (2026-12-07): a pre-forked shim (the fork server keeps
-  one shim forked and waiting; a request is passed on to it over a
-  socketpair and the next is forked off the critical path).  The embedder's
-  send to the shim's first line of ``create`` went from 1.45 to 1.08 ms
-  (median); ``run()`` latency in the same process, blocks alternating:
-  0.93-0.99 of without; ``bench/embed.py`` runs alternating: ``run()`` /
-  ``runc run`` median 0.66 with, 0.78 without (three each: within the
-  noise); CPU per container unchanged.  Having the waiting shim break its
-  COW ahead (``MADV_POPULATE_WRITE`` over its writable mappings) made it
-  worse: +4.5 ms CPU per container and 7% slower (it competes for the 2
-  cores with the container being created).  A bundle written per run costs
-  0.55 ms on this VM's ext4 ``/tmp`` (0.1 ms on tmpfs).  One ``run()`` of
-  24 ms (medians of 30, timestamps in each process): 2.2 ms in the embedder
-  before its request is sent (config, validation, bundle), 1.0 ms to the
-  shim's ``create`` (fork included), 18.5 ms ``create`` and start, 1.9 ms
-  to the exit, accounting and delete, 0.3 ms back to the caller: what is
-  left to cut is in ``create``, not in the embedding layer.
+* Throughput on 2 cores is 2000 ms / CPU per container; 2x runc's needs
+  ~11-12 ms, crun's range.  By process (perf, by process name): the shim
+  ~40%, the init ~21%, stage 1 ~13%, the embedder ~10%, the fork server ~6%.
+  Each of the shim, stage 1 and the init is a fork of a Python process:
+  copy-on-write faults (~1000 in the shim, ~400 in stage 1, ~500 in the
+  init, at ~2.6 us each) and the kernel's work for the namespaces and ~25
+  mounts.
+* Latency, one ``run()`` of ~15.5 ms (timestamps in each process, medians
+  of 30): 0.8 ms to the fork server, 0.9 ms to the shim's ``create``, 3.7 ms
+  of ``create`` before stage 1 (checks, state dir, the cgroups in 9 v1
+  hierarchies and their parent), 2.2 ms of stage 1 (it joins the v1
+  hierarchies itself: no RCU grace period), 4.9 ms of the init (a private
+  procfs, the mounts, the device rules the parent writes, pivot_root, the
+  process settings), 0.4 ms to the exit, 1.1 ms of accounting and delete,
+  0.6 ms back to the caller.
+* Folding stage 1 into the init (one ``clone3`` with the namespace flags,
+  as crun does) would save ~1 ms of that chain and ~2 ms of CPU; not done.
+* Tried and not kept: a pre-forked shim (0.37 ms saved of ~20, within the
+  noise); having it break its copy-on-write ahead (``MADV_POPULATE_WRITE``:
+  +4.5 ms CPU per container, 7% slower).
 
-So 0.5x runc would need the grace period off the critical path (a container
-made ahead of the call: a pool keyed by config) and a leaner init; neither
-is in the embedding layer.  The fork server and the shim cost nothing
-measurable over the in-process ``Runtime`` lifecycle, which forks the caller
-(26.0 against 26.1 ms in one run; 2-8 ms more before ``run()`` saved its
-round trips).
 The same path is used whatever the thread count.
 """
 
