@@ -968,8 +968,26 @@ class Container:
         import asyncio
 
         await asyncio.wait([self._ctl_ready(), *others], return_when=asyncio.FIRST_COMPLETED)
+        self._drain_ctl()
+
+    def _drain_ctl(self) -> None:
+        """File every message the control socket holds, without blocking; if
+        any, wake the other tasks parked on the shared readiness future: woken
+        by ``others`` (a pipe of the pump, say), this task may have read what
+        made the socket readable before the loop saw it, and they would wait
+        for the next message (there may be none: a container that has exited
+        is only deleted when asked)."""
+        got = False
         while not self._shim_gone and select.select([self._ctl], [], [], 0)[0]:
             self._read_message()
+            got = True
+        fut, loop = self._ctl_future, self._ctl_loop
+        if got and fut is not None and not fut.done() and loop is not None:
+            try:
+                loop.remove_reader(self._ctl.fileno())
+            except (RuntimeError, ValueError, OSError):
+                pass
+            fut.set_result(None)
 
     async def wait_async(self) -> int:
         """``wait()`` for asyncio: readiness of the shim's socket on the loop (the

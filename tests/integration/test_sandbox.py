@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -548,6 +549,31 @@ def test_asyncio_tasks_share_one_container(cfg: Any, sroot: str) -> None:
             assert await asyncio.wait_for(asyncio.gather(*waiters), 20) == [0, 0, 0]
             with pytest.raises(pyoci.PyociError, match=r"running|stopped"):
                 await c.start_async()  # a request while nobody else waits: answered
+
+    asyncio.run(main())
+
+
+def test_asyncio_waiters_wake_when_another_task_read_the_exit(cfg: Any, sroot: str) -> None:
+    """A task woken by something else (its pump's pipe) reads the exit status
+    off the control socket before the loop saw it readable: the tasks parked
+    on the shared readiness must wake anyway (they hung once, 1 run in ~50,
+    when the exit came with the output's end)."""
+
+    async def main() -> None:
+        c = await Container.create_async(cfg(["sleep", "300"]), root=sroot)
+        async with c:
+            await c.start_async()
+            waiters = [asyncio.create_task(c.wait_async()) for _ in range(2)]
+            await asyncio.sleep(0.1)  # parked on the shared readiness future
+            assert c.pid is not None
+            os.kill(c.pid, signal.SIGKILL)
+            deadline = time.monotonic() + 10
+            while not select.select([c._ctl], [], [], 0)[0]:  # the loop does not run
+                assert time.monotonic() < deadline, "no exit status from the shim"
+                time.sleep(0.01)
+            c._drain_ctl()  # what _next does once woken by another future
+            assert c.returncode == -signal.SIGKILL
+            assert await asyncio.wait_for(asyncio.gather(*waiters), 10) == [-9, -9]
 
     asyncio.run(main())
 
