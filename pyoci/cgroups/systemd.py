@@ -287,10 +287,13 @@ class SystemdManager:
         make and join what systemd does not manage, as the fs driver would."""
         held: set[str] = set()
         if not self.spec.is_slice:
-            actual = self._proc_cgroup(pid)
-            expected = self.spec.cgroup()
-            if actual is None:
+            from pyoci.cgroups.manager import _read_opt
+
+            text = _read_opt(f"{self.proc_root}/{pid}/cgroup")
+            if text is None:
                 raise CgroupError(f"unit {self.unit}: process {pid} exited while joining it")
+            actual = self._systemd_path(text)
+            expected = self.spec.cgroup()
             if self.rootless and actual.endswith(expected) and self.fs.mode == "v2":
                 self._rebase(actual)
             elif actual != expected:
@@ -300,20 +303,14 @@ class SystemdManager:
                 )
             # what systemd moved it into (the scope on cgroup2, name=systemd
             # and the controllers it manages on v1) is not written again
-            from pyoci.cgroups.manager import _read_opt
-
-            held = self.fs.dirs_holding(_read_opt(f"{self.proc_root}/{pid}/cgroup") or "")
+            held = self.fs.dirs_holding(text)
         self.fs.create(check_existing=False)
         self.fs.add_process(pid, skip=held)
 
-    def _proc_cgroup(self, pid: int) -> str | None:
-        """The process's cgroup as systemd sees it: the cgroup2 line ("0::") on a
-        v2 host, the ``name=systemd`` one on v1/hybrid."""
-        from pyoci.cgroups.manager import _read_opt
-
-        text = _read_opt(f"{self.proc_root}/{pid}/cgroup")
-        if text is None:
-            return None
+    def _systemd_path(self, text: str) -> str:
+        """A process's cgroup as systemd sees it, from its ``/proc/PID/cgroup``:
+        the cgroup2 line ("0::") on a v2 host, the ``name=systemd`` one on
+        v1/hybrid."""
         want_v2 = self.fs.mode == "v2"
         for line in text.splitlines():
             _, ctl, path = [*line.split(":", 2), "", ""][:3]

@@ -80,21 +80,17 @@ def _report_after_ready(exc: BaseException, start_fd: int) -> NoReturn:
     os._exit(1)
 
 
-def stage1(plan: LaunchPlan, sock: SyncSocket, parent: int = 0) -> NoReturn:
+def stage1(plan: LaunchPlan, sock: SyncSocket) -> NoReturn:
     """Forked by ``create`` as soon as the config is read: the imports (this
     module's and ``_preload_modules``) overlap the parent validating the
     config and making the state directory, the record, the cgroups and the
     seccomp program; then the PLAN message brings the rest of ``plan``.  Until
     it arrives nothing is made and nothing of the config is used: at EOF (the
-    parent failed, or was killed) this ends quietly."""
+    parent failed, or was killed) this ends quietly.  It dies with the
+    parent (``PR_SET_PDEATHSIG``, set by the forked child before it imports
+    this module, ``pyoci.native.lean.die_with_parent``); the init it forks
+    does not inherit that."""
     try:
-        if parent:
-            # Die with the runtime (an engine's timeout SIGKILLs it): until our
-            # parent moved us into the container's cgroup, nothing else could
-            # find us.  The init we fork does not inherit this.
-            native.prctl(c.PR_SET_PDEATHSIG, 9)
-            if os.getppid() != parent:
-                os._exit(1)  # it died before we asked
         # What the init imports, imported here, while the parent works (the
         # config is not used before PLAN: the parent validates it meanwhile).
         _preload_modules()

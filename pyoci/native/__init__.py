@@ -14,7 +14,10 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from pyoci.native._syscalls import *  # noqa: F403
 
-# what _syscalls defines (its __all__), served on first use
+# what _syscalls defines (its __all__), served on first use.  Written out, not
+# derived: ``from pyoci.native import consts`` probes the package's attributes
+# first, and a lookup in _syscalls would load cffi for it (test_native_lazy
+# holds both lists equal)
 _WRAPPERS = frozenset(
     (
         "bpf",

@@ -248,7 +248,7 @@ def _fork_stage1(job: _Creation, plan: LaunchPlan) -> None:
                 child_sock.send(sync.ERROR, f"stage 1: {type(exc).__name__}: {exc}")
             finally:
                 posix._exit(1)
-        stage1(plan, child_sock, me)
+        stage1(plan, child_sock)
     job.stage1_pid = pid
     job.sock = parent_sock
     child_sock.close()
