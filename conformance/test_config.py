@@ -928,8 +928,11 @@ def test_hook_relative_path_rejected(bundle: MakeBundle) -> None:
 @clause("config.md#posix-platform-hooks", "config:posix-platform-hooks:6")
 def test_hook_zero_timeout_rejected(bundle: MakeBundle, session: Session) -> None:
     b = bundle()
-    b.config["hooks"] = {"createRuntime": [{"path": str(session.helper), "args": ["helper", "true"],
-                                            "timeout": 0}]}
+    # The hook sleeps: a runtime that runs it with a zero timer (runc 1.1 does) then
+    # fails on the timer every time; with "true" the hook could win that race on a
+    # loaded machine and the result would depend on scheduling (seen in CI).
+    hook = {"path": str(session.helper), "args": ["helper", "sleep", "5"], "timeout": 0}
+    b.config["hooks"] = {"createRuntime": [hook]}
     res = b.create()
     assert not res.ok, f"a hook with timeout 0 was accepted\n{res.describe()}"
 
