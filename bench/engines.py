@@ -79,9 +79,11 @@ ENGINES = ("ctr", "podman", "docker")
 
 # Between the engine and a runtime: runs it (fork, exec, wait4) and appends one
 # line per call to LOG: wall ms, CPU ms (user+sys of the runtime and the children
-# it reaped), peak RSS KiB, a tab, then the argv.  Static C, so that it costs
-# the same small amount for every runtime; it is not a subreaper, so a
-# container's init is still reparented to the shim or conmon as without it.
+# it reaped), peak RSS KiB, the call's start and end on CLOCK_MONOTONIC (ms, the
+# clock of Python's time.monotonic, for the timeline), a tab, then the argv.
+# Static C, so that it costs the same small amount for every runtime; it is not
+# a subreaper, so a container's init is still reparented to the shim or conmon as
+# without it.
 WRAPPER_C = r"""
 #include <errno.h>
 #include <fcntl.h>
@@ -103,11 +105,11 @@ int main(int argc, char **argv) {
     int fd = open(LOG, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
     if (fd >= 0) {
         char line[16384];
-        int n = snprintf(line, sizeof line, "%.3f %.3f %ld\t",
+        int n = snprintf(line, sizeof line, "%.3f %.3f %ld %.3f %.3f\t",
             (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6,
             (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3
                 + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3,
-            ru.ru_maxrss);
+            ru.ru_maxrss, t0.tv_sec * 1e3 + t0.tv_nsec / 1e6, t1.tv_sec * 1e3 + t1.tv_nsec / 1e6);
         for (int i = 1; i < argc && n < (int)sizeof line - 2; i++)
             n += snprintf(line + n, sizeof line - n, i > 1 ? " %s" : "%s", argv[i]);
         if (n > (int)sizeof line - 2) n = sizeof line - 2;
@@ -235,6 +237,7 @@ class Engines:
         self.docker: Docker | None = None
         self.rootfs = rootfs
         self.seq = 0
+        self.span = (0.0, 0.0)  # the last run's start and end, time.monotonic() in ms
 
     def start(self) -> None:
         if {"ctr", "docker"} & set(self.which):
@@ -297,9 +300,11 @@ class Engines:
         env = self.podman.env if engine == "podman" and self.podman else None
         cwd = self.podman.base if engine == "podman" and self.podman else None
         t0 = time.perf_counter()
+        m0 = time.monotonic()
         res = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, env=env,
                              cwd=cwd, timeout=120)  # fmt: skip
         wall = (time.perf_counter() - t0) * 1000
+        self.span = (m0 * 1000, time.monotonic() * 1000)
         if res.returncode != 0:
             raise RuntimeError(f"{engine} with {rt.name} exited {res.returncode}: "
                                f"{res.stderr.decode(errors='replace').strip()[-800:]}")  # fmt: skip
@@ -394,14 +399,45 @@ def shorten(line: str, rt: Rt, base: Path) -> str:
     return " ".join(words)
 
 
-def _read_calls(rt: Rt) -> list[tuple[float, float, int, str]]:
+Call = tuple[float, float, int, str, float, float]  # wall, CPU, RSS, argv, start, end
+
+
+def _read_calls(rt: Rt) -> list[Call]:
     out = []
     for line in rt.calls_log.read_text().splitlines() if rt.calls_log.exists() else []:
         head, _, argv = line.partition("\t")
-        wall, cpu, rss = head.split()
-        out.append((float(wall), float(cpu), int(rss), argv))
+        wall, cpu, rss, start, end = head.split()
+        out.append((float(wall), float(cpu), int(rss), argv, float(start), float(end)))
     rt.calls_log.unlink(missing_ok=True)
+    out.sort(key=lambda c: c[4])
     return out
+
+
+def call_name(argv: str) -> str:
+    verb = verb_of(argv)
+    if verb == "delete" and ("--force" in argv.split() or " -f " in argv):
+        return "delete --force"
+    return verb
+
+
+def timeline(span: tuple[float, float], calls: list[Call]) -> list[tuple[str, float]]:
+    """One engine run cut at its runtime calls: (what, ms) from the engine's
+    start to its exit: the engine's own work before, between and after the
+    calls, and each call.  A call that ends after the engine exited (the shim's
+    last delete can) makes the last piece negative."""
+    pieces: list[tuple[str, float]] = []
+    at, before = span[0], "engine start"
+    seen: Counter[str] = Counter()
+    for _wall, _cpu, _rss, argv, start, end in calls:
+        name = call_name(argv)
+        seen[name] += 1
+        if seen[name] > 1:
+            name += f" #{seen[name]}"
+        pieces.append((f"{before} -> {name}", start - at))
+        pieces.append((name, end - start))
+        at, before = end, name
+    pieces.append((f"{before} -> engine exit", span[1] - at))
+    return pieces
 
 
 def record_calls(eng: Engines, rts: list[Rt], base: Path) -> dict[str, dict[str, list[str]]]:
@@ -417,24 +453,60 @@ def record_calls(eng: Engines, rts: list[Rt], base: Path) -> dict[str, dict[str,
 
 
 Samples = dict[str, dict[str, dict[str, list[tuple[float, float, int]]]]]
+Timelines = dict[str, dict[str, list[list[tuple[str, float]]]]]
 
 
-def measure_calls(eng: Engines, rts: list[Rt], rounds: int) -> Samples:
+def measure_calls(eng: Engines, rts: list[Rt], rounds: int) -> tuple[Samples, Timelines]:
     """Every engine x runtime ``rounds`` times through the measuring wrapper:
-    engine -> runtime -> call ("create", "delete --force"...) -> samples."""
+    engine -> runtime -> call ("create", "delete --force"...) -> samples, and
+    engine -> runtime -> each run's timeline."""
     out: Samples = {}
+    lines: Timelines = {}
     for i in range(rounds):
         for engine in eng.which:
             for rt in rts[i % len(rts) :] + rts[: i % len(rts)]:
                 eng.run(engine, rt, record=True)
                 time.sleep(0.1)  # the shim's last delete can follow ctr's exit
-                for wall, cpu, rss, argv in _read_calls(rt):
-                    verb = verb_of(argv)
-                    if verb == "delete" and ("--force" in argv.split() or " -f " in argv):
-                        verb = "delete --force"
+                calls = _read_calls(rt)
+                lines.setdefault(engine, {}).setdefault(rt.name, []).append(
+                    timeline(eng.span, calls)
+                )
+                for wall, cpu, rss, argv, _start, _end in calls:
                     per = out.setdefault(engine, {}).setdefault(rt.name, {})
-                    per.setdefault(verb, []).append((wall, cpu, rss))
-    return out
+                    per.setdefault(call_name(argv), []).append((wall, cpu, rss))
+    return out, lines
+
+
+def report_timelines(lines: Timelines, names: list[str]) -> dict[str, Any]:
+    """Median ms of each piece of the runs, per engine and runtime, and pyoci
+    minus each other runtime: where the end-to-end difference is spent (the
+    calls themselves, or the engine's work around them, e.g. while the
+    container runs between ``start`` and the first ``delete``)."""
+    print("\ntimeline of one run (same rounds): median ms of each piece, in order")
+    figures: dict[str, Any] = {}
+    for engine, per_rt in lines.items():
+        labels = list(dict.fromkeys(lbl for nm in names for tl in per_rt.get(nm, [])
+                                    for lbl, _ in tl))  # fmt: skip
+        print(f"  {engine}: " + "".join(f"{nm:>9}" for nm in names)
+              + "".join(f"{'pyoci-' + nm:>13}" for nm in names[1:] if nm in per_rt))  # fmt: skip
+        med: dict[str, dict[str, float]] = {}
+        for nm in names:
+            runs = per_rt.get(nm, [])
+            for lbl in labels:
+                got = [ms for tl in runs for piece, ms in tl if piece == lbl]
+                if got and len(got) * 2 >= len(runs):  # in most runs, not an odd extra call
+                    med.setdefault(nm, {})[lbl] = statistics.median(got)
+        for lbl in labels:
+            row = f"    {lbl:<40}"
+            for nm in names:
+                v = med.get(nm, {}).get(lbl)
+                row += f"{v:>9.1f}" if v is not None else f"{'-':>9}"
+            for nm in names[1:]:
+                a, b = med.get("pyoci", {}).get(lbl), med.get(nm, {}).get(lbl)
+                row += f"{a - b:>+13.1f}" if a is not None and b is not None else f"{'':>13}"
+            print(row)
+        figures[engine] = med
+    return figures
 
 
 def report_calls(samples: Samples, names: list[str], e2e: dict[str, dict[str, list[float]]],
@@ -593,10 +665,11 @@ def main() -> int:
                         times[engine][rt.name].append(eng.run(engine, rt))
             names = [rt.name for rt in rts]
             rounds = opts.call_rounds if opts.call_rounds >= 0 else max(3, opts.n // 2)
-            per_call = measure_calls(eng, rts, rounds) if rounds else {}
+            per_call, lines = measure_calls(eng, rts, rounds) if rounds else ({}, {})
             figures = report(times, calls, names, opts.n)
             if per_call:
                 figures["calls_measured"] = report_calls(per_call, names, times, rounds)
+                figures["timeline_ms"] = report_timelines(lines, names)
             if opts.json:
                 Path(opts.json).write_text(json.dumps(figures, indent=2))
     finally:
