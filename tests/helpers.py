@@ -386,6 +386,15 @@ def log_lines(path: Path) -> list[dict[str, Any]]:
     return [json.loads(ln) for ln in path.read_text().splitlines() if ln.strip()]
 
 
+def modules_loaded_by(code: str) -> set[str]:
+    """The modules a fresh isolated interpreter has loaded after running ``code``."""
+    code += "\nimport sys\nprint(' '.join(sorted(sys.modules)))\n"
+    res = subprocess.run(
+        [sys.executable, "-I", "-c", code], capture_output=True, text=True, check=True
+    )
+    return set(res.stdout.split())
+
+
 def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.01) -> bool:
     import time
 

@@ -4,10 +4,9 @@ run's one prctl without cffi (peak RSS of the runtime process)."""
 from __future__ import annotations
 
 import errno
-import subprocess
-import sys
 
 import pytest
+from helpers import modules_loaded_by
 
 from pyoci import native
 from pyoci.native import _syscalls
@@ -31,17 +30,11 @@ def test_lean_prctl_raises_oserror_with_the_call() -> None:
 
 
 def test_consts_and_lean_do_not_load_cffi() -> None:
-    code = (
-        "import sys\n"
+    loaded = modules_loaded_by(
         "from pyoci.native import consts\n"
         "from pyoci.native.lean import set_child_subreaper\n"
         "set_child_subreaper()\n"
         "import pyoci.native\n"
-        "print(' '.join(sorted(sys.modules)))\n"
     )
-    res = subprocess.run(
-        [sys.executable, "-I", "-c", code], capture_output=True, text=True, check=True
-    )
-    loaded = set(res.stdout.split())
     assert "pyoci.native._lean" in loaded
     assert not loaded & {"_cffi_backend", "pyoci.native._lib", "pyoci.native._syscalls"}

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import modules_loaded_by
 
 from pyoci.errors import NotSupported, SetupError
 from pyoci.seccomp import cache, load
@@ -272,8 +273,7 @@ def test_cache_entry_is_dropped_when_libseccomp_is_replaced(
 def test_the_runtime_process_never_loads_libseccomp(tmp_path: Path) -> None:
     """A miss compiles in a short-lived child, a hit reads the entry: neither
     maps libseccomp, its cffi module or the compiler in the caller (peak RSS)."""
-    code = (
-        "import sys\n"
+    loaded = modules_loaded_by(
         "from pyoci.seccomp import cache\n"
         "from pyoci.errors import ConfigError\n"
         f"profile = {PROFILE!r}\n"
@@ -284,12 +284,7 @@ def test_the_runtime_process_never_loads_libseccomp(tmp_path: Path) -> None:
         "    cache.compile_cached({'defaultAction': 'SCMP_ACT_NOPE'}, None)\n"
         "except ConfigError as exc:\n"
         "    assert 'SCMP_ACT_NOPE' in str(exc), exc\n"
-        "print(' '.join(sorted(sys.modules)))\n"
     )
-    res = subprocess.run(
-        [sys.executable, "-I", "-c", code], capture_output=True, text=True, check=True
-    )
-    loaded = set(res.stdout.split())
     assert "pyoci.seccomp.cache" in loaded
     heavy = {"pyoci.native", "pyoci.native._seccomp", "_cffi_backend", "pyoci.seccomp.compile"}
     assert not loaded & heavy, sorted(loaded & heavy)
